@@ -1,0 +1,83 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Dependencies: see DESIGN.md §6 and docs/dependencies.md. Versions are ones the
+// local mirrors hold; swift-crypto stays on 4.x (jwt-kit 5 needs >= 4.1).
+let package = Package(
+    name: "trabant",
+    platforms: [.macOS(.v15), .iOS(.v18)],
+    products: [
+        .executable(name: "trabant", targets: ["TrabantCLI"]),
+        .library(name: "SRTP", targets: ["SRTP"]),
+        .library(name: "MediaRelay", targets: ["MediaRelay"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        // In-place SRTP primitives on the BoringSSL that swift-crypto links on Linux
+        // (docs/srtp-crypto.md explains the choice and its figures).
+        .target(name: "CSRTPBoring"),
+        .target(
+            name: "SRTP",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .target(name: "CSRTPBoring", condition: .when(platforms: [.linux])),
+            ]
+        ),
+        .target(
+            name: "MediaRelay",
+            dependencies: [
+                "SRTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "TrabantConfig",
+            dependencies: [
+                "MediaRelay",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Demo",
+            dependencies: [
+                "SRTP", "MediaRelay",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "TrabantCLI",
+            dependencies: [
+                "SRTP", "MediaRelay", "TrabantConfig", "Demo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "SRTPTests", dependencies: ["SRTP"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "MediaRelayTests",
+            dependencies: [
+                "MediaRelay", "SRTP", "Demo",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
+        .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,77 @@
+import SRTP
+
+/// What the call controller asks of the relay for one leg.
+public struct LegRequest: Sendable {
+    /// A name for logs and statistics ("lan", "mobile").
+    public var name: String
+    /// The remote's RTP address as signaled (SDP c= and m=); `nil` until known. The relay
+    /// moves it only after a packet from elsewhere authenticates (latching).
+    public var remote: MediaAddress?
+    /// The remote's RTCP address when not multiplexed; default: RTP port + 1.
+    public var remoteRTCP: MediaAddress?
+    /// RTP and RTCP on one port (RFC 5761).
+    public var rtcpMux: Bool
+    /// The keys the remote protects its packets with (from its SDP).
+    public var remoteCrypto: SRTPParameters
+    /// The keys we protect packets to the remote with; fresh random keys if `nil`.
+    public var localCrypto: SRTPParameters?
+    /// RTP clock rate of the payload, for jitter (8000 for G.711).
+    public var clockRate: Double
+
+    public init(
+        name: String, remote: MediaAddress? = nil, remoteRTCP: MediaAddress? = nil, rtcpMux: Bool = true,
+        remoteCrypto: SRTPParameters, localCrypto: SRTPParameters? = nil, clockRate: Double = 8000
+    ) {
+        self.name = name
+        self.remote = remote
+        self.remoteRTCP = remoteRTCP
+        self.rtcpMux = rtcpMux
+        self.remoteCrypto = remoteCrypto
+        self.localCrypto = localCrypto
+        self.clockRate = clockRate
+    }
+}
+
+/// A call to anchor: exactly two legs, bridged.
+public struct CallRequest: Sendable {
+    public var id: String
+    public var legs: [LegRequest]
+
+    public init(id: String, legs: [LegRequest]) {
+        self.id = id
+        self.legs = legs
+    }
+}
+
+/// What the relay allocated for one leg: where the remote must send, and our keys for it.
+public struct LegInfo: Sendable {
+    public var name: String
+    public var local: MediaAddress
+    public var localRTCP: MediaAddress?
+    public var localCrypto: SRTPParameters
+}
+
+public struct CallInfo: Sendable {
+    public var id: String
+    public var legs: [LegInfo]
+}
+
+/// Why a call ended.
+public enum CallEndReason: String, Sendable, CaseIterable {
+    case hangup
+    case inactivity
+    case lifetime
+    case shutdown
+    case error
+}
+
+public struct RelayError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable { case badRequest, duplicateCall, unknownCall, bindFailed, poolExhausted, shuttingDown }
+    public let code: Code
+    public let message: String
+    public var description: String { message }
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+}

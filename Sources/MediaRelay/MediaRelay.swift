@@ -1,0 +1,275 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SRTP
+import ServiceLifecycle
+import Synchronization
+
+/// The SRTP media relay: a port pool, calls of two legs, and one NIO datagram socket per
+/// port. Calls are spread over event loops; each call lives on one.
+///
+/// This is the API the call controller uses: `createCall`, `updateRemote`, `closeCall`,
+/// `statistics`. As a `Service` it ends calls that go silent or live too long.
+public final class MediaRelay: Sendable {
+    public let configuration: RelayConfiguration
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let clock: @Sendable () -> Double
+    private let state: Mutex<State>
+
+    struct State: Sendable {
+        var pool: PortPool
+        var calls: [String: CallRuntime] = [:]
+        var metrics = RelayMetrics()
+        var shuttingDown = false
+    }
+
+    public init(configuration: RelayConfiguration, logger: Logger = Logger(label: "trabant.media")) throws(RelayError) {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
+        self.clock = { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+        var metrics = RelayMetrics()
+        metrics.portsCapacity = configuration.portRange.count
+        self.state = Mutex(
+            State(pool: PortPool(range: configuration.portRange, quarantine: configuration.portQuarantine), metrics: metrics))
+    }
+
+    private var advertisedHost: String { configuration.advertisedHost ?? configuration.bindHost }
+
+    /// Allocates ports for both legs, binds their sockets and starts relaying.
+    public func createCall(_ request: CallRequest) async throws(RelayError) -> CallInfo {
+        guard request.legs.count == 2 else {
+            throw RelayError(.badRequest, "call '\(request.id)' has \(request.legs.count) legs; a call bridges exactly 2")
+        }
+        guard !request.id.isEmpty, request.id.utf8.count <= 256 else {
+            throw RelayError(.badRequest, "call id must be 1 to 256 bytes")
+        }
+        let now = clock()
+        let locals = request.legs.map { $0.localCrypto ?? SRTPParameters.random($0.remoteCrypto.profile) }
+        let legs: [LegCore]
+        do {
+            legs = try zip(request.legs, locals).map { try LegCore($0, local: $1, now: now) }
+        } catch {
+            throw RelayError(.badRequest, "call '\(request.id)': \(error)")
+        }
+        let core = CallCore(id: request.id, legs: legs, now: now)
+        let loop = group.next()
+
+        var excluded: Set<UInt16> = []
+        for _ in 0..<8 {
+            let ports = try reservePorts(request, excluded: excluded)
+            let runtime = CallRuntime(loop: loop, core: core, ports: ports, clock: clock)
+            var bound: [[any Channel]] = []
+            var failedPort: UInt16?
+            for (legIndex, legPorts) in ports.enumerated() {
+                var legChannels: [any Channel] = []
+                for (slot, port) in legPorts.enumerated() {
+                    do {
+                        legChannels.append(try await bind(port: port, runtime: runtime, leg: legIndex, rtcp: slot == 1, on: loop))
+                    } catch {
+                        failedPort = port
+                        break
+                    }
+                }
+                bound.append(legChannels)
+                if failedPort != nil { break }
+            }
+            if let failedPort {
+                // Another process holds that port: close what we bound, skip it, try again.
+                for ch in bound.flatMap({ $0 }) { try? await ch.close() }
+                excluded.insert(failedPort)
+                state.withLock { $0.pool.abandon(ports.flatMap { $0 }) }
+                logger.warning("media port in use by another process, skipping", metadata: ["media.port": "\(failedPort)"])
+                continue
+            }
+            let channels = bound
+            _ = try? await loop.submit { runtime.attach(channels) }.get()
+            let duplicate = state.withLock { s -> Bool in
+                if s.calls[request.id] != nil || s.shuttingDown { return true }
+                s.calls[request.id] = runtime
+                s.metrics.callsCreated += 1
+                s.metrics.callsActive = s.calls.count
+                s.metrics.portsInUse = s.pool.inUseCount
+                return false
+            }
+            if duplicate {
+                _ = try? await loop.flatSubmit { runtime.close() }.get()
+                state.withLock { $0.pool.release(ports.flatMap { $0 }, now: clock()) }
+                throw RelayError(.duplicateCall, "call '\(request.id)' exists already (or the relay is shutting down)")
+            }
+            logger.debug(
+                "media call created",
+                metadata: ["media.call_id": "\(request.id)", "media.ports": "\(ports.map { $0.map(String.init) })"])
+            return CallInfo(
+                id: request.id,
+                legs: zip(request.legs, ports).enumerated().map { i, pair in
+                    let (leg, p) = pair
+                    let local = MediaAddress(host: advertisedHost, port: p[0])!
+                    return LegInfo(
+                        name: leg.name, local: local, localRTCP: p.count > 1 ? local.with(port: p[1]) : nil,
+                        localCrypto: locals[i])
+                })
+        }
+        throw RelayError(.bindFailed, "call '\(request.id)': could not bind media ports after 8 attempts")
+    }
+
+    private func reservePorts(_ request: CallRequest, excluded: Set<UInt16>) throws(RelayError) -> [[UInt16]] {
+        let now = clock()
+        let result = state.withLock { s -> Result<[[UInt16]], RelayError> in
+            if s.shuttingDown { return .failure(RelayError(.shuttingDown, "the media relay is shutting down")) }
+            if s.calls[request.id] != nil {
+                return .failure(RelayError(.duplicateCall, "call '\(request.id)' exists already"))
+            }
+            var got: [[UInt16]] = []
+            for leg in request.legs {
+                do {
+                    got.append(try s.pool.allocate(pair: !leg.rtcpMux, now: now, excluding: excluded))
+                } catch {
+                    s.pool.abandon(got.flatMap { $0 })
+                    s.metrics.portPoolExhausted += 1
+                    return .failure(RelayError(.poolExhausted, "\(error)"))
+                }
+            }
+            return .success(got)
+        }
+        return try result.get()
+    }
+
+    private func bind(port: UInt16, runtime: CallRuntime, leg: Int, rtcp: Bool, on loop: any EventLoop) async throws
+        -> any Channel
+    {
+        try await DatagramBootstrap(group: loop)
+            .channelOption(.datagramVectorReadMessageCount, value: configuration.readBatch)
+            .channelOption(
+                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048 * configuration.readBatch))
+            .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        RelaySocketHandler(runtime: runtime, leg: leg, rtcpSocket: rtcp))
+                }
+            }
+            .bind(host: configuration.bindHost, port: Int(port)).get()
+    }
+
+    /// Moves a leg's remote address (re-INVITE with a changed media address).
+    public func updateRemote(callID: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress? = nil) async throws(RelayError) {
+        let runtime = try lookup(callID)
+        guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
+            throw RelayError(
+                .badRequest,
+                "call '\(callID)' has no leg '\(leg)'; legs: \(runtime.core.legs.map(\.name).joined(separator: ", "))")
+        }
+        _ = try? await runtime.loop.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }.get()
+    }
+
+    /// Ends a call: its sockets are closed before this returns. Returns its final statistics.
+    @discardableResult
+    public func closeCall(_ id: String, reason: CallEndReason = .hangup) async throws(RelayError) -> CallStatistics {
+        let runtime = try state.withLock { s throws(RelayError) -> CallRuntime in
+            guard let r = s.calls.removeValue(forKey: id) else {
+                throw RelayError(.unknownCall, "no call '\(id)' in the media relay")
+            }
+            s.metrics.callsActive = s.calls.count
+            return r
+        }
+        let clock = self.clock
+        let stats = try? await runtime.loop.flatSubmit { () -> EventLoopFuture<CallStatistics> in
+            let snap = runtime.snapshot(now: clock())
+            return runtime.close().map { snap }
+        }.get()
+        let final = stats ?? CallStatistics(id: id, legs: [], ageSeconds: 0, idleSeconds: 0)
+        state.withLock { s in
+            s.pool.release(runtime.ports.flatMap { $0 }, now: clock())
+            s.metrics.portsInUse = s.pool.inUseCount
+            s.metrics.callsEnded[reason, default: 0] += 1
+            for leg in final.legs {
+                s.metrics.packetsRelayed &+= leg.stats.packetsSent
+                for r in RelayDropReason.allCases where leg.stats.drops(r) > 0 {
+                    s.metrics.drops[r, default: 0] &+= leg.stats.drops(r)
+                }
+            }
+        }
+        logger.info(
+            "media call ended",
+            metadata: [
+                "media.call_id": "\(id)", "media.reason": "\(reason.rawValue)",
+                "media.drops": "\(final.legs.map { $0.stats.totalDrops })",
+            ])
+        return final
+    }
+
+    public func statistics(callID: String) async throws(RelayError) -> CallStatistics {
+        let runtime = try lookup(callID)
+        let clock = self.clock
+        do {
+            return try await runtime.loop.submit { runtime.snapshot(now: clock()) }.get()
+        } catch {
+            throw RelayError(.unknownCall, "call '\(callID)' ended")
+        }
+    }
+
+    public var activeCallIDs: [String] { state.withLock { Array($0.calls.keys).sorted() } }
+
+    public var metrics: RelayMetrics {
+        state.withLock { s in
+            var m = s.metrics
+            m.portsInUse = s.pool.inUseCount
+            m.portPoolExhausted = s.pool.exhaustedCount
+            return m
+        }
+    }
+
+    private func lookup(_ id: String) throws(RelayError) -> CallRuntime {
+        guard let r = state.withLock({ $0.calls[id] }) else {
+            throw RelayError(.unknownCall, "no call '\(id)' in the media relay")
+        }
+        return r
+    }
+
+    /// Ends calls that were silent longer than the inactivity timeout or live longer than the
+    /// maximum duration. Returns the calls it ended.
+    @discardableResult
+    public func sweep() async -> [(String, CallEndReason)] {
+        let runtimes = state.withLock { Array($0.calls.values) }
+        let now = clock()
+        var ended: [(String, CallEndReason)] = []
+        for r in runtimes {
+            guard let (age, idle) = try? await r.loop.submit({ (now - r.core.createdAt, now - r.core.lastActivity) }).get()
+            else { continue }
+            let reason: CallEndReason? =
+                age >= configuration.maxCallDuration
+                ? .lifetime : idle >= configuration.inactivityTimeout ? .inactivity : nil
+            if let reason, (try? await closeCall(r.core.id, reason: reason)) != nil {
+                ended.append((r.core.id, reason))
+            }
+        }
+        return ended
+    }
+
+    /// Closes every call and stops the event loops.
+    public func shutdown() async {
+        let ids = state.withLock { s -> [String] in
+            s.shuttingDown = true
+            return Array(s.calls.keys)
+        }
+        for id in ids { _ = try? await closeCall(id, reason: .shutdown) }
+        try? await group.shutdownGracefully()
+    }
+}
+
+extension MediaRelay: Service {
+    /// Sweeps timeouts until graceful shutdown, then closes every call.
+    public func run() async throws {
+        let interval = Duration.milliseconds(Int64(configuration.sweepInterval * 1000))
+        await withGracefulShutdownHandler {
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                try? await Task.sleep(for: interval)
+                await sweep()
+            }
+        } onGracefulShutdown: {}
+        await shutdown()
+    }
+}

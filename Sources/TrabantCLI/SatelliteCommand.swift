@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MediaRelay
+import ServiceLifecycle
+import TrabantConfig
+
+struct SatelliteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "satellite",
+        abstract: "Run the DMZ satellite. This release runs its SRTP media relay; the call controller, management "
+            + "bridge and firewall follow.")
+
+    @OptionGroup var options: RoleOptions
+
+    func run() async throws {
+        let (settings, reader) = try options.load(SatelliteSettings.init, allowedKeys: SatelliteSettings.allowedKeys)
+        if options.checkConfig {
+            print("configuration OK\(reader.file.map { " (\($0))" } ?? " (defaults)")")
+            return
+        }
+        try options.prepareDataDir()
+        StderrLogHandler.bootstrap(format: options.logFormat ?? settings.log.format, level: settings.log.level)
+        let logger = Logger(label: "trabant.satellite")
+        if !reader.overridden.isEmpty {
+            logger.info("configuration keys set from the environment", metadata: ["config.keys": "\(reader.overridden)"])
+        }
+        let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
+        logger.info(
+            "media relay ready",
+            metadata: [
+                "media.bind": "\(settings.media.bindHost)",
+                "media.port_range": "\(settings.media.portRange.lowerBound)-\(settings.media.portRange.upperBound)",
+                "media.threads": "\(settings.media.threads)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        logger.info("satellite stopped")
+    }
+}

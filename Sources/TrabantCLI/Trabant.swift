@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct Trabant: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trabant",
+        abstract: "Self-hosted backend for mobile and desktop softphones.",
+        subcommands: [DemoCommand.self, SatelliteCommand.self])
+}
