@@ -264,6 +264,13 @@ extension MediaRelay: Service {
     /// Sweeps timeouts until graceful shutdown, then closes every call.
     public func run() async throws {
         let interval = Duration.milliseconds(Int64(configuration.sweepInterval * 1000))
+        logger.info(
+            "media relay ready",
+            metadata: [
+                "media.bind": "\(configuration.bindHost)",
+                "media.port_range": "\(configuration.portRange.lowerBound)-\(configuration.portRange.upperBound)",
+                "media.threads": "\(configuration.threads)",
+            ])
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 try? await Task.sleep(for: interval)

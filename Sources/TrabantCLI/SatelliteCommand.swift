@@ -26,13 +26,6 @@ struct SatelliteCommand: AsyncParsableCommand {
             logger.info("configuration keys set from the environment", metadata: ["config.keys": "\(reader.overridden)"])
         }
         let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
-        logger.info(
-            "media relay ready",
-            metadata: [
-                "media.bind": "\(settings.media.bindHost)",
-                "media.port_range": "\(settings.media.portRange.lowerBound)-\(settings.media.portRange.upperBound)",
-                "media.threads": "\(settings.media.threads)",
-            ])
         let group = ServiceGroup(
             configuration: .init(services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
