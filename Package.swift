@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         .executable(name: "trabant", targets: ["TrabantCLI"]),
+        .executable(name: "trabant-bench-agent", targets: ["TrabantBenchAgent"]),
         .library(name: "SRTP", targets: ["SRTP"]),
         .library(name: "MediaRelay", targets: ["MediaRelay"]),
     ],
@@ -18,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Counts heap allocations in the benchmark agent only (docs/dependencies.md).
+        .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
     targets: [
         // In-place SRTP primitives on the BoringSSL that swift-crypto links on Linux
@@ -58,10 +61,27 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Batched UDP (recvmmsg/sendmmsg, epoll) for the load generator.
+        .target(name: "CTrabantNet"),
+        .target(
+            name: "Bench",
+            dependencies: [
+                "SRTP", "MediaRelay", "CTrabantNet",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "TrabantBenchAgent",
+            dependencies: [
+                "Bench", "MediaRelay", "SRTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
+            ]
+        ),
         .executableTarget(
             name: "TrabantCLI",
             dependencies: [
-                "SRTP", "MediaRelay", "TrabantConfig", "Demo",
+                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

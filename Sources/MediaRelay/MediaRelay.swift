@@ -50,7 +50,7 @@ public final class MediaRelay: Sendable {
         let locals = request.legs.map { $0.localCrypto ?? SRTPParameters.random($0.remoteCrypto.profile) }
         let legs: [LegCore]
         do {
-            legs = try zip(request.legs, locals).map { try LegCore($0, local: $1, now: now) }
+            legs = try zip(request.legs, locals).map { try LegCore($0, local: $1, now: now, engine: configuration.srtpEngine) }
         } catch {
             throw RelayError(.badRequest, "call '\(request.id)': \(error)")
         }

@@ -1,4 +1,5 @@
 import NIOCore
+import SRTP
 
 /// Settings of the media relay (the `media:` section of the satellite's config).
 public struct RelayConfiguration: Sendable {
@@ -19,11 +20,14 @@ public struct RelayConfiguration: Sendable {
     public var threads: Int
     /// Datagrams read per system call (recvmmsg).
     public var readBatch: Int
+    /// Which SRTP implementation the relay uses (docs/srtp-crypto.md).
+    public var srtpEngine: SRTPCryptoEngine
 
     public init(
         bindHost: String = "127.0.0.1", advertisedHost: String? = nil, portRange: ClosedRange<UInt16> = 40000...49999,
         portQuarantine: Double = 5, inactivityTimeout: Double = 60, maxCallDuration: Double = 4 * 3600,
-        sweepInterval: Double = 1, threads: Int = NIOCore.System.coreCount, readBatch: Int = 32
+        sweepInterval: Double = 1, threads: Int = NIOCore.System.coreCount, readBatch: Int = 32,
+        srtpEngine: SRTPCryptoEngine = .default
     ) {
         self.bindHost = bindHost
         self.advertisedHost = advertisedHost
@@ -34,6 +38,7 @@ public struct RelayConfiguration: Sendable {
         self.sweepInterval = sweepInterval
         self.threads = threads
         self.readBatch = readBatch
+        self.srtpEngine = srtpEngine
     }
 
     /// Checks the settings; the error names the key and what is allowed.

@@ -13,13 +13,16 @@ final class LegCore {
     var stats = LegStatistics()
     var lastReceive: Double
 
-    init(_ request: LegRequest, local: SRTPParameters, now: Double) throws(SRTPConfigError) {
+    init(_ request: LegRequest, local: SRTPParameters, now: Double, engine: SRTPCryptoEngine = .default)
+        throws(SRTPConfigError)
+    {
         name = request.name
         rtcpMux = request.rtcpMux
         remote = request.remote
         remoteRTCP = request.remoteRTCP
-        inbound = try SRTPContext(profile: request.remoteCrypto.profile, keyingMaterial: request.remoteCrypto.keyingMaterial)
-        outbound = try SRTPContext(profile: local.profile, keyingMaterial: local.keyingMaterial)
+        inbound = try SRTPContext(
+            profile: request.remoteCrypto.profile, keyingMaterial: request.remoteCrypto.keyingMaterial, engine: engine)
+        outbound = try SRTPContext(profile: local.profile, keyingMaterial: local.keyingMaterial, engine: engine)
         stats.clockRate = request.clockRate
         lastReceive = now
     }

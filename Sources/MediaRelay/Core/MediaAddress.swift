@@ -61,6 +61,14 @@ public struct MediaAddress: Hashable, Sendable, CustomStringConvertible {
         isIPv6 ? MediaAddress(ipv6: addressBytes, port: port) : MediaAddress(rawV4: low, port: port)
     }
 
+    /// From the two address words (no allocation).
+    init(raw high: UInt64, _ low: UInt64, isIPv6: Bool, port: UInt16) {
+        self.high = high
+        self.low = low
+        self.isIPv6 = isIPv6
+        self.port = port
+    }
+
     private init(rawV4: UInt64, port: UInt16) {
         high = 0
         low = rawV4

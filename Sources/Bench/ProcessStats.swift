@@ -1,0 +1,39 @@
+import CTrabantNet
+import Foundation
+
+/// CPU time and resident memory of a process, from /proc (Linux).
+public enum ProcessStats {
+    /// utime + stime in seconds (all threads).
+    public static func cpuSeconds(pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        // after "pid (comm)": state is field 0; utime is 11, stime 12
+        guard fields.count > 12, let u = Double(fields[11]), let s = Double(fields[12]) else { return nil }
+        return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// VmRSS in bytes.
+    public static func residentBytes(pid: Int32) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        }
+        return nil
+    }
+
+    /// The 1-minute load average.
+    public static func loadAverage() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+            let first = text.split(separator: " ").first, let v = Double(first)
+        else { return 0 }
+        return v
+    }
+
+    /// Pins the calling thread to one CPU.
+    public static func pinCurrentThread(cpu: Int) {
+        _ = tn_pin_thread(Int32(cpu))
+    }
+}
