@@ -37,9 +37,7 @@ let package = Package(
         .target(
             name: "MediaRelay",
             dependencies: [
-                "SRTP",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "SRTP", "CTrabantNet",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Dispatch
+import Foundation
 import MediaRelay
 
 /// A plain blocking UDP socket on a loopback or namespace address: the demo's built-in
@@ -86,10 +86,11 @@ public final class UDPEndpoint: @unchecked Sendable {
         return out
     }
 
-    /// `drain` on a Dispatch thread, so that async callers never block Swift's cooperative pool.
+    /// `drain` on a thread of its own, so that async callers never block Swift's cooperative
+    /// pool (on Linux, Dispatch's global queues share threads with it).
     public func drain(timeout: Double) async -> [[UInt8]] {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: self.drain(timeout: timeout)) }
+            Thread { continuation.resume(returning: self.drain(timeout: timeout)) }.start()
         }
     }
 }

@@ -1,39 +1,54 @@
+import CTrabantNet
 import Logging
-import NIOCore
-import NIOPosix
 import SRTP
 import ServiceLifecycle
 import Synchronization
 
-/// The SRTP media relay: a port pool, calls of two legs, and one NIO datagram socket per
-/// port. Calls are spread over event loops; each call lives on one.
+/// The SRTP media relay: a port pool, calls of two legs, and media workers (one thread each,
+/// a batched epoll loop) that carry the packets. Each call lives on one worker.
 ///
 /// This is the API the call controller uses: `createCall`, `updateRemote`, `closeCall`,
 /// `statistics`. As a `Service` it ends calls that go silent or live too long.
 public final class MediaRelay: Sendable {
     public let configuration: RelayConfiguration
-    private let group: MultiThreadedEventLoopGroup
+    private let workers: [MediaWorker]
     private let logger: Logger
     private let clock: @Sendable () -> Double
     private let state: Mutex<State>
+    private let bindAddress: MediaAddress
 
     struct State: Sendable {
         var pool: PortPool
         var calls: [String: CallRuntime] = [:]
         var metrics = RelayMetrics()
         var shuttingDown = false
+        var nextWorker = 0
     }
+
+    /// Socket buffer sizes: a few hundred milliseconds of a busy leg.
+    static let socketBuffer: Int32 = 1 << 20
 
     public init(configuration: RelayConfiguration, logger: Logger = Logger(label: "trabant.media")) throws(RelayError) {
         try configuration.validate()
         self.configuration = configuration
         self.logger = logger
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.threads)
-        self.clock = { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+        let clock: @Sendable () -> Double = { Double(tn_now_ns()) / 1e9 }
+        self.clock = clock
+        self.bindAddress = MediaAddress(host: configuration.bindHost, port: 0)!
+        var workers: [MediaWorker] = []
+        for i in 0..<configuration.threads {
+            workers.append(try MediaWorker(index: i, batch: configuration.readBatch, clock: clock))
+        }
+        for w in workers { w.start() }
+        self.workers = workers
         var metrics = RelayMetrics()
         metrics.portsCapacity = configuration.portRange.count
         self.state = Mutex(
             State(pool: PortPool(range: configuration.portRange, quarantine: configuration.portQuarantine), metrics: metrics))
+    }
+
+    deinit {
+        for w in workers { w.stop() }
     }
 
     private var advertisedHost: String { configuration.advertisedHost ?? configuration.bindHost }
@@ -50,42 +65,48 @@ public final class MediaRelay: Sendable {
         let locals = request.legs.map { $0.localCrypto ?? SRTPParameters.random($0.remoteCrypto.profile) }
         let legs: [LegCore]
         do {
-            legs = try zip(request.legs, locals).map { try LegCore($0, local: $1, now: now, engine: configuration.srtpEngine) }
+            legs = try zip(request.legs, locals).map {
+                try LegCore($0, local: $1, now: now, engine: configuration.srtpEngine)
+            }
         } catch {
             throw RelayError(.badRequest, "call '\(request.id)': \(error)")
         }
         let core = CallCore(id: request.id, legs: legs, now: now)
-        let loop = group.next()
 
         var excluded: Set<UInt16> = []
         for _ in 0..<8 {
             let ports = try reservePorts(request, excluded: excluded)
-            let runtime = CallRuntime(loop: loop, core: core, ports: ports, clock: clock)
-            var bound: [[any Channel]] = []
-            var failedPort: UInt16?
-            for (legIndex, legPorts) in ports.enumerated() {
-                var legChannels: [any Channel] = []
-                for (slot, port) in legPorts.enumerated() {
-                    do {
-                        legChannels.append(try await bind(port: port, runtime: runtime, leg: legIndex, rtcp: slot == 1, on: loop))
-                    } catch {
-                        failedPort = port
-                        break
+            var fds: [[Int32]] = []
+            var failed: (UInt16, Int32)?
+            outer: for legPorts in ports {
+                var legFDs: [Int32] = []
+                for port in legPorts {
+                    var local = bindAddress.with(port: port).tnAddress
+                    let fd = tn_bind(&local, Self.socketBuffer, Self.socketBuffer)
+                    if fd < 0 {
+                        failed = (port, -fd)
+                        fds.append(legFDs)
+                        break outer
                     }
+                    legFDs.append(fd)
                 }
-                bound.append(legChannels)
-                if failedPort != nil { break }
+                fds.append(legFDs)
             }
-            if let failedPort {
+            if let (port, errno) = failed {
                 // Another process holds that port: close what we bound, skip it, try again.
-                for ch in bound.flatMap({ $0 }) { try? await ch.close() }
-                excluded.insert(failedPort)
+                for fd in fds.flatMap({ $0 }) { _ = tn_close(fd) }
+                excluded.insert(port)
                 state.withLock { $0.pool.abandon(ports.flatMap { $0 }) }
-                logger.warning("media port in use by another process, skipping", metadata: ["media.port": "\(failedPort)"])
+                logger.warning(
+                    "media port could not be bound, skipping it",
+                    metadata: ["media.port": "\(port)", "media.errno": "\(errno)"])
                 continue
             }
-            let channels = bound
-            _ = try? await loop.submit { runtime.attach(channels) }.get()
+            let worker = state.withLock { s -> MediaWorker in
+                s.nextWorker = (s.nextWorker + 1) % workers.count
+                return workers[s.nextWorker]
+            }
+            let runtime = CallRuntime(worker: worker, core: core, ports: ports, fds: fds, v6: bindAddress.isIPv6)
             let duplicate = state.withLock { s -> Bool in
                 if s.calls[request.id] != nil || s.shuttingDown { return true }
                 s.calls[request.id] = runtime
@@ -95,10 +116,12 @@ public final class MediaRelay: Sendable {
                 return false
             }
             if duplicate {
-                _ = try? await loop.flatSubmit { runtime.close() }.get()
+                for fd in fds.flatMap({ $0 }) { _ = tn_close(fd) }
                 state.withLock { $0.pool.release(ports.flatMap { $0 }, now: clock()) }
                 throw RelayError(.duplicateCall, "call '\(request.id)' exists already (or the relay is shutting down)")
             }
+            let bound = fds
+            await worker.submit { worker.register(runtime, fds: bound) }
             logger.debug(
                 "media call created",
                 metadata: ["media.call_id": "\(request.id)", "media.ports": "\(ports.map { $0.map(String.init) })"])
@@ -137,32 +160,17 @@ public final class MediaRelay: Sendable {
         return try result.get()
     }
 
-    private func bind(port: UInt16, runtime: CallRuntime, leg: Int, rtcp: Bool, on loop: any EventLoop) async throws
-        -> any Channel
-    {
-        try await DatagramBootstrap(group: loop)
-            .channelOption(.datagramVectorReadMessageCount, value: configuration.readBatch)
-            .channelOption(
-                .recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 2048 * configuration.readBatch))
-            .channelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(
-                        RelaySocketHandler(runtime: runtime, leg: leg, rtcpSocket: rtcp))
-                }
-            }
-            .bind(host: configuration.bindHost, port: Int(port)).get()
-    }
-
     /// Moves a leg's remote address (re-INVITE with a changed media address).
-    public func updateRemote(callID: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress? = nil) async throws(RelayError) {
+    public func updateRemote(callID: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress? = nil)
+        async throws(RelayError)
+    {
         let runtime = try lookup(callID)
         guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
             throw RelayError(
                 .badRequest,
                 "call '\(callID)' has no leg '\(leg)'; legs: \(runtime.core.legs.map(\.name).joined(separator: ", "))")
         }
-        _ = try? await runtime.loop.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }.get()
+        await runtime.worker.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
     }
 
     /// Ends a call: its sockets are closed before this returns. Returns its final statistics.
@@ -176,11 +184,11 @@ public final class MediaRelay: Sendable {
             return r
         }
         let clock = self.clock
-        let stats = try? await runtime.loop.flatSubmit { () -> EventLoopFuture<CallStatistics> in
+        let final = await runtime.worker.submit { () -> CallStatistics in
             let snap = runtime.snapshot(now: clock())
-            return runtime.close().map { snap }
-        }.get()
-        let final = stats ?? CallStatistics(id: id, legs: [], ageSeconds: 0, idleSeconds: 0)
+            runtime.worker.unregister(runtime)
+            return snap
+        }
         state.withLock { s in
             s.pool.release(runtime.ports.flatMap { $0 }, now: clock())
             s.metrics.portsInUse = s.pool.inUseCount
@@ -204,11 +212,9 @@ public final class MediaRelay: Sendable {
     public func statistics(callID: String) async throws(RelayError) -> CallStatistics {
         let runtime = try lookup(callID)
         let clock = self.clock
-        do {
-            return try await runtime.loop.submit { runtime.snapshot(now: clock()) }.get()
-        } catch {
-            throw RelayError(.unknownCall, "call '\(callID)' ended")
-        }
+        let snap = await runtime.worker.submit { runtime.closed ? nil : runtime.snapshot(now: clock()) }
+        guard let snap else { throw RelayError(.unknownCall, "call '\(callID)' ended") }
+        return snap
     }
 
     public var activeCallIDs: [String] { state.withLock { Array($0.calls.keys).sorted() } }
@@ -237,8 +243,7 @@ public final class MediaRelay: Sendable {
         let now = clock()
         var ended: [(String, CallEndReason)] = []
         for r in runtimes {
-            guard let (age, idle) = try? await r.loop.submit({ (now - r.core.createdAt, now - r.core.lastActivity) }).get()
-            else { continue }
+            let (age, idle) = await r.worker.submit { (now - r.core.createdAt, now - r.core.lastActivity) }
             let reason: CallEndReason? =
                 age >= configuration.maxCallDuration
                 ? .lifetime : idle >= configuration.inactivityTimeout ? .inactivity : nil
@@ -249,14 +254,14 @@ public final class MediaRelay: Sendable {
         return ended
     }
 
-    /// Closes every call and stops the event loops.
+    /// Closes every call and stops the media threads. The relay cannot be used afterwards.
     public func shutdown() async {
         let ids = state.withLock { s -> [String] in
             s.shuttingDown = true
             return Array(s.calls.keys)
         }
         for id in ids { _ = try? await closeCall(id, reason: .shutdown) }
-        try? await group.shutdownGracefully()
+        for w in workers { w.stop() }
     }
 }
 

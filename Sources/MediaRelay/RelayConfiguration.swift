@@ -1,4 +1,4 @@
-import NIOCore
+import Foundation
 import SRTP
 
 /// Settings of the media relay (the `media:` section of the satellite's config).
@@ -26,7 +26,7 @@ public struct RelayConfiguration: Sendable {
     public init(
         bindHost: String = "127.0.0.1", advertisedHost: String? = nil, portRange: ClosedRange<UInt16> = 40000...49999,
         portQuarantine: Double = 5, inactivityTimeout: Double = 60, maxCallDuration: Double = 4 * 3600,
-        sweepInterval: Double = 1, threads: Int = NIOCore.System.coreCount, readBatch: Int = 32,
+        sweepInterval: Double = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount, readBatch: Int = 32,
         srtpEngine: SRTPCryptoEngine = .default
     ) {
         self.bindHost = bindHost

@@ -4,7 +4,7 @@ import Testing
 @Suite("The trabant command, run as an operator runs it", .serialized)
 struct CLITests {
     @Test func demoMakesACallAndReportsEverything() throws {
-        let r = try TrabantBinary.run(["demo", "--json", "--port-range", "63000-63999"])
+        let r = try TrabantBinary.run(["demo", "--json", "--port-range", "64000-64999"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let report = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect(report?["ok"] as? Bool == true)
@@ -17,7 +17,7 @@ struct CLITests {
     }
 
     @Test func demoInPlainWords() throws {
-        let r = try TrabantBinary.run(["demo", "--port-range", "63000-63999"])
+        let r = try TrabantBinary.run(["demo", "--port-range", "64000-64999"])
         #expect(r.status == 0)
         for phrase in ["AEAD_AES_128_GCM", "heard 440 Hz", "heard 880 Hz", "4 of 4 dropped", "open after hang-up 0", "result   OK"] {
             #expect(r.stdout.contains(phrase), "missing '\(phrase)' in:\n\(r.stdout)")
@@ -51,7 +51,7 @@ struct CLITests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let p = try TrabantBinary.start(
             ["satellite", "--data-dir", dir.path, "--log-format", "json"],
-            environment: ["TRABANT_MEDIA__BIND": "127.0.0.1", "TRABANT_MEDIA__PORT_RANGE": "63000-63999"])
+            environment: ["TRABANT_MEDIA__BIND": "127.0.0.1", "TRABANT_MEDIA__PORT_RANGE": "64000-64999"])
         // Wait (bounded) for the ready line, then stop it like systemd would.
         var stderr = Data()
         let deadline = Date().addingTimeInterval(30)
@@ -63,7 +63,7 @@ struct CLITests {
         #expect(ready != nil, "no ready line in: \(text)")
         if let ready {
             let json = try JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: String]
-            #expect(json?["media.port_range"] == "63000-63999")
+            #expect(json?["media.port_range"] == "64000-64999")
             #expect(json?["level"] == "info")
         }
         let attributes = try FileManager.default.attributesOfItem(atPath: dir.path)

@@ -89,7 +89,8 @@ final class Phone {
 /// Each test gets its own port range so that parallel tests never meet.
 enum TestPorts {
     static func range(_ slot: Int) -> ClosedRange<UInt16> {
-        let base = UInt16(61000 + slot * 100)  // above Linux's ephemeral range (32768-60999)
+        // 61000-63999: above Linux's ephemeral range (32768-60999); the CLI tests use 64000-64999
+        let base = UInt16(61000 + slot * 100)
         return base...(base + 99)
     }
 
