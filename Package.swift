@@ -13,7 +13,6 @@ let package = Package(
         .library(name: "MediaRelay", targets: ["MediaRelay"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -54,8 +53,6 @@ let package = Package(
             name: "Demo",
             dependencies: [
                 "SRTP", "MediaRelay",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -90,8 +87,6 @@ let package = Package(
             name: "MediaRelayTests",
             dependencies: [
                 "MediaRelay", "SRTP", "Demo",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),

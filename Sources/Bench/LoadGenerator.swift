@@ -29,6 +29,8 @@ public final class LoadGenerator {
         public var meanLatencySecondHalfMicroseconds: Double
         public var silentStreams: Int
         public var protectFailures: Int
+        /// The worst stream's delivered/sent ratio in the window: 0 means a starved stream.
+        public var worstStreamDeliveryRatio: Double
     }
 
     let fds: [Int32]
@@ -79,6 +81,8 @@ public final class LoadGenerator {
         var lens = [UInt32](repeating: 0, count: batch)
         var sentAt = [UInt64](repeating: 0, count: n * Self.historyPerStream)
         var receivedPerStream = [UInt32](repeating: 0, count: n)
+        var sentInWindowPerStream = [UInt32](repeating: 0, count: n)
+        var receivedInWindowPerStream = [UInt32](repeating: 0, count: n)
         var histogram = LatencyHistogram()
         var firstHalf = (sum: 0.0, count: 0.0)
         var secondHalf = (sum: 0.0, count: 0.0)
@@ -150,7 +154,10 @@ public final class LoadGenerator {
                     }
                     let t = tn_now_ns()
                     sentAt[k * Self.historyPerStream + Int(seq) % Self.historyPerStream] = t
-                    if t >= windowStart && t < windowEnd { sentInWindow += 1 }
+                    if t >= windowStart && t < windowEnd {
+                        sentInWindow += 1
+                        sentInWindowPerStream[k] &+= 1
+                    }
                     outs[index] = tn_out(
                         buf: sendBuffers.baseAddress! + index * slot, len: UInt32(length),
                         dst_ip: streams[k].destinationIP, dst_port: streams[k].destinationPort)
@@ -184,6 +191,7 @@ public final class LoadGenerator {
                             receivedPerStream[k] &+= 1
                             if sentTime >= windowStart && sentTime < windowEnd {
                                 receivedInWindow += 1
+                                receivedInWindowPerStream[k] &+= 1
                                 let us = Int((t - sentTime) / 1000)
                                 histogram.record(microseconds: us)
                                 if sentTime < mid {
@@ -213,6 +221,9 @@ public final class LoadGenerator {
             meanLatencyFirstHalfMicroseconds: firstHalf.count > 0 ? firstHalf.sum / firstHalf.count : 0,
             meanLatencySecondHalfMicroseconds: secondHalf.count > 0 ? secondHalf.sum / secondHalf.count : 0,
             silentStreams: receivedPerStream.filter { $0 == 0 }.count,
-            protectFailures: protectFailures)
+            protectFailures: protectFailures,
+            worstStreamDeliveryRatio: zip(sentInWindowPerStream, receivedInWindowPerStream).map {
+                $0 == 0 ? 1 : Double($1) / Double($0)
+            }.min() ?? 0)
     }
 }

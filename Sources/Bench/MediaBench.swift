@@ -195,3 +195,91 @@ final class WindowSampler: @unchecked Sendable {
         return (cpuSeconds, allocations)
     }
 }
+
+extension MediaBench {
+    /// The overload step: more packets than the relay can handle, then a load it can.
+    public struct Overload: Sendable, Codable {
+        public var calls: Int
+        public var offered_pps: Double
+        public var delivered_pps: Double
+        public var loss_ratio: Double
+        /// The worst stream's delivered share: near the mean when no stream is starved.
+        public var worst_stream_delivery_ratio: Double
+        public var cpu_percent: Double
+        public var recovery_offered_pps: Double
+        public var recovery_loss_ratio: Double
+        public var recovery_worst_stream_delivery_ratio: Double
+        public var recovered: Bool
+    }
+
+    /// Runs `calls` calls at `overloadFactor` × their nominal rate, then at `recoveryFactor` ×,
+    /// on the same calls. With `contend`, a CPU hog shares the relay's core (a noisy
+    /// neighbour), which lowers its capacity below what the generator can offer.
+    public static func overload(
+        relay: BenchRelay, calls: Int, overloadFactor: Double, recoveryFactor: Double, options: Options,
+        spinner: URL?, log: (String) -> Void
+    ) throws -> Overload {
+        let generator = try LoadGenerator(sockets: options.sockets)
+        try relay.start()
+        defer { relay.stop() }
+        let sockets = generator.addresses.count
+        func socketFor(_ stream: Int) -> Int { stream * sockets / (calls * 2) }
+        var created: [BenchCall] = []
+        defer { for c in created { try? relay.deleteCall(c) } }
+        var streams: [LoadGenerator.Stream] = []
+        for i in 0..<calls {
+            let sa = socketFor(2 * i)
+            let sb = socketFor(2 * i + 1)
+            let a = BenchEndpoint(address: generator.addresses[sa], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
+            let b = BenchEndpoint(address: generator.addresses[sb], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
+            let call = try relay.createCall(index: i, a: a, b: b)
+            created.append(call)
+            for (socket, dest, keys, k) in [(sa, call.sendToA, call.aTx, 2 * i), (sb, call.sendToB, call.bTx, 2 * i + 1)] {
+                streams.append(
+                    LoadGenerator.Stream(
+                        socket: socket, destinationIP: LoadGenerator.ipv4(dest), destinationPort: dest.port,
+                        context: try SRTPContext(profile: keys.profile, keyingMaterial: keys.keyingMaterial),
+                        ssrc: LoadGenerator.ssrcBase + UInt32(k)))
+            }
+        }
+        var hog: Process?
+        if let spinner {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/taskset")
+            p.arguments = ["-c", "1", spinner.path, "--spin", String(Int(options.warmup + options.duration) * 2 + 30)]
+            try p.run()
+            hog = p
+        }
+        defer {
+            hog?.terminate()
+            hog?.waitUntilExit()
+        }
+        ProcessStats.pinCurrentThread(cpu: options.generatorCPU)
+        let nominal = Double(calls) * options.packetsPerSecondPerCall
+        let sampler = WindowSampler(relay: relay, warmup: options.warmup, duration: options.duration)
+        sampler.start()
+        let over = generator.run(
+            streams: &streams, rate: nominal * overloadFactor, warmup: options.warmup, duration: options.duration,
+            drain: 1)
+        let cpu = sampler.finish().cpuSeconds / options.duration * 100
+        log(
+            String(
+                format: "%@ overload: %d calls, offered %.0f pps, delivered %.0f, loss %.2f%%, worst stream %.1f%% delivered",
+                relay.name, calls, over.sentPacketsPerSecond, over.deliveredPacketsPerSecond, over.lossRatio * 100,
+                over.worstStreamDeliveryRatio * 100))
+        let rec = generator.run(
+            streams: &streams, rate: nominal * recoveryFactor, warmup: options.warmup, duration: options.duration,
+            drain: 1)
+        log(
+            String(
+                format: "%@ recovery: offered %.0f pps, delivered %.0f, loss %.3f%%, worst stream %.1f%% delivered",
+                relay.name, rec.sentPacketsPerSecond, rec.deliveredPacketsPerSecond, rec.lossRatio * 100,
+                rec.worstStreamDeliveryRatio * 100))
+        return Overload(
+            calls: calls, offered_pps: over.sentPacketsPerSecond, delivered_pps: over.deliveredPacketsPerSecond,
+            loss_ratio: over.lossRatio, worst_stream_delivery_ratio: over.worstStreamDeliveryRatio, cpu_percent: cpu,
+            recovery_offered_pps: rec.sentPacketsPerSecond, recovery_loss_ratio: rec.lossRatio,
+            recovery_worst_stream_delivery_ratio: rec.worstStreamDeliveryRatio,
+            recovered: rec.lossRatio < 0.001 && rec.silentStreams == 0)
+    }
+}

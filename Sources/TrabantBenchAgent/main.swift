@@ -27,6 +27,15 @@ while let a = args.popFirst() {
         let p = (args.popFirst() ?? "").split(separator: "-").compactMap { UInt16($0) }
         if p.count == 2 { range = p[0]...p[1] }
     case "--engine": engine = SRTPCryptoEngine(rawValue: args.popFirst() ?? "") ?? .default
+    case "--spin":
+        // A CPU hog for the overload step: busy for at most the given seconds.
+        let seconds = Double(args.popFirst() ?? "") ?? 60
+        let end = Date().addingTimeInterval(min(seconds, 600))
+        var x: UInt64 = 1
+        while Date() < end {
+            for _ in 0..<100_000 { x = x &* 6_364_136_223_846_793_005 &+ 1 }
+        }
+        exit(x == 0 ? 1 : 0)
     case "--srtp-bench":
         let p = (args.popFirst() ?? "").split(separator: "x").compactMap { Int($0) }
         srtpBench = (p.first ?? 100_000, p.count > 1 ? p[1] : 7)

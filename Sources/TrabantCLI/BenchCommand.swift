@@ -80,6 +80,11 @@ struct BenchMedia: ParsableCommand {
     @Option(help: "Warm-up per step, seconds (not counted).") var warmup = 3.0
     @Option(help: "SRTP engine of Trabant's relay: boringssl or swift-crypto.") var engine = SRTPCryptoEngine.default.rawValue
     @Option(help: "Wait before a step while the 1-minute load average is above this.") var maxLoad = 1.5
+    @Option(help: "Also run the overload step with this many calls (0: skip).") var overload = 0
+    @Option(help: "Overload: offered load as a multiple of the calls' nominal 100 packets/s.") var overloadFactor = 1.0
+    @Option(help: "Overload: the load afterwards, to show recovery.") var recoveryFactor = 0.3
+    @Flag(inversion: .prefixedNo, help: "Overload: share the relay's core with a CPU hog (a noisy neighbour).")
+    var contend = true
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -99,7 +104,14 @@ struct BenchMedia: ParsableCommand {
 
         let trabant = TrabantAgentRelay(executable: BenchFiles.agent, engine: engine, preload: BenchFiles.interposer)
         let ours = try MediaBench.sweep(relay: trabant, options: options, log: log)
-        let output: [String: Any] = ["trabant": try jsonObject(ours)]
+        var output: [String: Any] = ["trabant": try jsonObject(ours)]
+        if overload > 0 {
+            let o = try MediaBench.overload(
+                relay: TrabantAgentRelay(executable: BenchFiles.agent, engine: engine, preload: nil), calls: overload,
+                overloadFactor: overloadFactor, recoveryFactor: recoveryFactor, options: options,
+                spinner: contend ? BenchFiles.agent : nil, log: log)
+            output["trabant_overload"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(o))
+        }
         if json {
             let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
