@@ -104,26 +104,23 @@ public enum MediaBench {
             s.passed ? "pass" : "FAIL (\(s.failure ?? ""))")
     }
 
-    static func measure(relay: BenchRelay, generator: LoadGenerator, calls: Int, options: Options) throws -> Step {
-        // Let the machine settle (bounded).
-        let waitUntil = Date().addingTimeInterval(options.maxWait)
-        while ProcessStats.loadAverage() > options.maxLoad && Date() < waitUntil { Thread.sleep(forTimeInterval: 2) }
-        let loadBefore = ProcessStats.loadAverage()
-
+    /// Creates `calls` calls through the relay between the generator's sockets (streams in
+    /// blocks per socket, so that sends batch well) and returns the generator's streams.
+    static func makeCalls(
+        _ calls: Int, relay: BenchRelay, generator: LoadGenerator, created: (BenchCall) -> Void
+    ) throws -> [LoadGenerator.Stream] {
         let sockets = generator.addresses.count
-        let streamsCount = calls * 2
-        func socketFor(_ stream: Int) -> Int { stream * sockets / streamsCount }
-        let rss0 = ProcessStats.residentBytes(pid: relay.pid) ?? 0
-        var created: [BenchCall] = []
+        func socketFor(_ stream: Int) -> Int { stream * sockets / (calls * 2) }
         var streams: [LoadGenerator.Stream] = []
-        defer { for c in created { try? relay.deleteCall(c) } }
+        func endpoint(_ socket: Int) -> BenchEndpoint {
+            BenchEndpoint(
+                address: generator.addresses[socket], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
+        }
         for i in 0..<calls {
             let sa = socketFor(2 * i)
             let sb = socketFor(2 * i + 1)
-            let a = BenchEndpoint(address: generator.addresses[sa], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
-            let b = BenchEndpoint(address: generator.addresses[sb], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
-            let call = try relay.createCall(index: i, a: a, b: b)
-            created.append(call)
+            let call = try relay.createCall(index: i, a: endpoint(sa), b: endpoint(sb))
+            created(call)
             for (socket, dest, keys, k) in [(sa, call.sendToA, call.aTx, 2 * i), (sb, call.sendToB, call.bTx, 2 * i + 1)] {
                 streams.append(
                     LoadGenerator.Stream(
@@ -132,6 +129,19 @@ public enum MediaBench {
                         ssrc: LoadGenerator.ssrcBase + UInt32(k)))
             }
         }
+        return streams
+    }
+
+    static func measure(relay: BenchRelay, generator: LoadGenerator, calls: Int, options: Options) throws -> Step {
+        // Let the machine settle (bounded).
+        let waitUntil = Date().addingTimeInterval(options.maxWait)
+        while ProcessStats.loadAverage() > options.maxLoad && Date() < waitUntil { Thread.sleep(forTimeInterval: 2) }
+        let loadBefore = ProcessStats.loadAverage()
+
+        let rss0 = ProcessStats.residentBytes(pid: relay.pid) ?? 0
+        var created: [BenchCall] = []
+        defer { for c in created { try? relay.deleteCall(c) } }
+        var streams = try makeCalls(calls, relay: relay, generator: generator) { created.append($0) }
         let rss1 = ProcessStats.residentBytes(pid: relay.pid) ?? 0
 
         // Sample the relay's CPU time and allocations at the window's edges from another thread.
@@ -222,26 +232,9 @@ extension MediaBench {
         let generator = try LoadGenerator(sockets: options.sockets)
         try relay.start()
         defer { relay.stop() }
-        let sockets = generator.addresses.count
-        func socketFor(_ stream: Int) -> Int { stream * sockets / (calls * 2) }
         var created: [BenchCall] = []
         defer { for c in created { try? relay.deleteCall(c) } }
-        var streams: [LoadGenerator.Stream] = []
-        for i in 0..<calls {
-            let sa = socketFor(2 * i)
-            let sb = socketFor(2 * i + 1)
-            let a = BenchEndpoint(address: generator.addresses[sa], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
-            let b = BenchEndpoint(address: generator.addresses[sb], keys: [.random(.aesCM128HmacSHA1_80), .random(.aesCM128HmacSHA1_80)])
-            let call = try relay.createCall(index: i, a: a, b: b)
-            created.append(call)
-            for (socket, dest, keys, k) in [(sa, call.sendToA, call.aTx, 2 * i), (sb, call.sendToB, call.bTx, 2 * i + 1)] {
-                streams.append(
-                    LoadGenerator.Stream(
-                        socket: socket, destinationIP: LoadGenerator.ipv4(dest), destinationPort: dest.port,
-                        context: try SRTPContext(profile: keys.profile, keyingMaterial: keys.keyingMaterial),
-                        ssrc: LoadGenerator.ssrcBase + UInt32(k)))
-            }
-        }
+        var streams = try makeCalls(calls, relay: relay, generator: generator) { created.append($0) }
         var hog: Process?
         if let spinner {
             let p = Process()
