@@ -91,6 +91,7 @@ let package = Package(
         ),
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "TrabantBenchAgent"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -17,7 +17,8 @@ public enum MediaBench {
         /// Wait before each step while the 1-minute load average is above this.
         public var maxLoad = 1.5
         public var maxWait = 60.0
-        public var generatorCPU = 0
+        /// CPU the generator's thread is pinned to; nil leaves it unpinned (tests).
+        public var generatorCPU: Int? = 0
 
         public init(calls: [Int]) { self.calls = calls }
     }
@@ -52,12 +53,14 @@ public enum MediaBench {
         let generator = try LoadGenerator(sockets: options.sockets)
         try relay.start()
         defer { relay.stop() }
+        // Memory per call is measured against the relay's footprint before any call existed.
+        let baseline = ProcessStats.residentBytes(pid: relay.pid) ?? 0
         var steps: [Step] = []
         var best: Step?
         var lastPass = 0
         var firstFail = Int.max
         func runStep(_ calls: Int) throws -> Step {
-            let step = try measure(relay: relay, generator: generator, calls: calls, options: options)
+            let step = try measure(relay: relay, generator: generator, calls: calls, options: options, baseline: baseline)
             steps.append(step)
             log(describe(step))
             if step.passed {
@@ -132,13 +135,14 @@ public enum MediaBench {
         return streams
     }
 
-    static func measure(relay: BenchRelay, generator: LoadGenerator, calls: Int, options: Options) throws -> Step {
+    static func measure(
+        relay: BenchRelay, generator: LoadGenerator, calls: Int, options: Options, baseline: Int
+    ) throws -> Step {
         // Let the machine settle (bounded).
         let waitUntil = Date().addingTimeInterval(options.maxWait)
         while ProcessStats.loadAverage() > options.maxLoad && Date() < waitUntil { Thread.sleep(forTimeInterval: 2) }
         let loadBefore = ProcessStats.loadAverage()
 
-        let rss0 = ProcessStats.residentBytes(pid: relay.pid) ?? 0
         var created: [BenchCall] = []
         defer { for c in created { try? relay.deleteCall(c) } }
         var streams = try makeCalls(calls, relay: relay, generator: generator) { created.append($0) }
@@ -147,7 +151,7 @@ public enum MediaBench {
         // Sample the relay's CPU time and allocations at the window's edges from another thread.
         let sampler = WindowSampler(relay: relay, warmup: options.warmup, duration: options.duration)
         sampler.start()
-        ProcessStats.pinCurrentThread(cpu: options.generatorCPU)
+        if let cpu = options.generatorCPU { ProcessStats.pinCurrentThread(cpu: cpu) }
         let result = generator.run(
             streams: &streams, rate: Double(calls) * options.packetsPerSecondPerCall, warmup: options.warmup,
             duration: options.duration, drain: options.drain)
@@ -164,7 +168,7 @@ public enum MediaBench {
         let allocs: Double? = samples.allocations.map { Double($0) / Double(max(1, result.receivedInWindow)) }
         return Step(
             relay: relay.name, calls: calls, generator: result, cpuPercent: samples.cpuSeconds / options.duration * 100,
-            rssBytes: rss2, bytesPerCall: Double(max(0, max(rss1, rss2) - rss0)) / Double(max(1, calls)),
+            rssBytes: rss2, bytesPerCall: Double(max(0, max(rss1, rss2) - baseline)) / Double(max(1, calls)),
             allocationsPerPacket: allocs, loadAverageBefore: loadBefore, passed: failure.isEmpty,
             failure: failure.isEmpty ? nil : failure.joined(separator: "; "))
     }
@@ -247,7 +251,7 @@ extension MediaBench {
             hog?.terminate()
             hog?.waitUntilExit()
         }
-        ProcessStats.pinCurrentThread(cpu: options.generatorCPU)
+        if let cpu = options.generatorCPU { ProcessStats.pinCurrentThread(cpu: cpu) }
         let nominal = Double(calls) * options.packetsPerSecondPerCall
         let sampler = WindowSampler(relay: relay, warmup: options.warmup, duration: options.duration)
         sampler.start()

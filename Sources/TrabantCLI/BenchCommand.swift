@@ -80,6 +80,7 @@ struct BenchMedia: ParsableCommand {
     @Option(help: "Warm-up per step, seconds (not counted).") var warmup = 3.0
     @Option(help: "SRTP engine of Trabant's relay: boringssl or swift-crypto.") var engine = SRTPCryptoEngine.default.rawValue
     @Option(help: "Wait before a step while the 1-minute load average is above this.") var maxLoad = 1.5
+    @Option(help: "Also measure this peer in the same run: rtpengine (Debian's rtpengine-daemon).") var peer: String?
     @Option(help: "Also run the overload step with this many calls (0: skip).") var overload = 0
     @Option(help: "Overload: offered load as a multiple of the calls' nominal 100 packets/s.") var overloadFactor = 1.0
     @Option(help: "Overload: the load afterwards, to show recovery.") var recoveryFactor = 0.3
@@ -95,6 +96,7 @@ struct BenchMedia: ParsableCommand {
         guard SRTPCryptoEngine(rawValue: engine) != nil else {
             throw ValidationError("--engine '\(engine)': allowed: \(SRTPCryptoEngine.available.map(\.rawValue).joined(separator: ", "))")
         }
+        if let peer, peer != "rtpengine" { throw ValidationError("--peer '\(peer)': allowed: rtpengine") }
         var options = MediaBench.Options(calls: counts)
         options.refine = refine
         options.duration = duration
@@ -111,6 +113,17 @@ struct BenchMedia: ParsableCommand {
                 overloadFactor: overloadFactor, recoveryFactor: recoveryFactor, options: options,
                 spinner: contend ? BenchFiles.agent : nil, log: log)
             output["trabant_overload"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(o))
+        }
+        if peer == "rtpengine" {
+            let theirs = try MediaBench.sweep(relay: RtpengineRelay(), options: options, log: log)
+            output["rtpengine"] = try jsonObject(theirs)
+            output["ratio"] = theirs.packets_per_second > 0 ? ours.packets_per_second / theirs.packets_per_second : 0
+            if overload > 0 {
+                let o = try MediaBench.overload(
+                    relay: RtpengineRelay(), calls: overload, overloadFactor: overloadFactor,
+                    recoveryFactor: recoveryFactor, options: options, spinner: contend ? BenchFiles.agent : nil, log: log)
+                output["rtpengine_overload"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(o))
+            }
         }
         if json {
             let data = try JSONSerialization.data(withJSONObject: output, options: [.sortedKeys, .prettyPrinted])
