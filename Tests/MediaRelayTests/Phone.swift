@@ -4,7 +4,7 @@ import SRTP
 
 /// A test peer: a UDP socket with its own SRTP keys (what it protects with) and, once the
 /// relay answered, the relay's keys for it (what it unprotects with).
-final class Phone {
+final class Phone: @unchecked Sendable {  // used by one thread at a time in each test
     let socket: UDPEndpoint
     let keys: SRTPParameters
     let tx: SRTPContext

@@ -1,5 +1,6 @@
 import Demo
 import Foundation
+import Synchronization
 import Testing
 
 @testable import MediaRelay
@@ -38,10 +39,20 @@ struct TeardownTests {
         let d = try Phone(ssrc: 4)
         _ = try await RelayCallTests.call(relay, c, d, id: "chatty")
         #expect(TestPorts.openIn(range).count == 4)
+        // "chatty" gets a packet every 50 ms from a thread of its own, so that its media keeps
+        // flowing even when other tests keep Swift's cooperative threads busy.
+        let talking = Atomic<Bool>(true)
+        let talker = Thread { [c] in
+            while talking.load(ordering: .acquiring) {
+                _ = try? c.sendRTP()
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        talker.start()
+        defer { talking.store(false, ordering: .releasing) }
         let start = Date()
         var ended: [(String, CallEndReason)] = []
         while Date().timeIntervalSince(start) < 20, ended.isEmpty {
-            try c.sendRTP()  // keeps "chatty" alive
             try await Task.sleep(for: .milliseconds(50))
             ended += await relay.sweep()
         }
