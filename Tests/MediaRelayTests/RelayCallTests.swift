@@ -177,4 +177,21 @@ struct RelayCallTests {
         await #expect(throws: RelayError.self) { try await relay.updateRemote(callID: "nope", leg: "a", rtp: b2.socket.local) }
         await relay.shutdown()
     }
+
+    @Test func dualStackSocketsServeIPv4Phones() async throws {
+        // Bound to "::" (IPv6 wildcard, also IPv4): IPv4 peers arrive as IPv4-mapped
+        // addresses and must latch and be written as the IPv4 addresses they are.
+        let relay = try Self.relay(slot: 10) { $0.bindHost = "::"; $0.advertisedHost = "127.0.0.1" }
+        let a = try Phone(ssrc: 0xA)
+        let b = try Phone(ssrc: 0xB)
+        _ = try await Self.call(relay, a, b)
+        let sent = try a.sendRTP()
+        #expect(await b.receiveAll().rtp == [sent])
+        let back = try b.sendRTP()
+        #expect(await a.receiveAll().rtp == [back])
+        let stats = try await relay.statistics(callID: "call-1")
+        #expect(stats.legs[0].remote == a.socket.local)
+        #expect(stats.legs[0].stats.relatches == 0, "an IPv4-mapped source is the signaled IPv4 address")
+        await relay.shutdown()
+    }
 }
