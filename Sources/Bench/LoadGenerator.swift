@@ -10,8 +10,7 @@ import SRTP
 public final class LoadGenerator {
     struct Stream {
         var socket: Int
-        var destinationIP: UInt32
-        var destinationPort: UInt16
+        var destination: tn_addr
         var context: SRTPContext
         var ssrc: UInt32
         var seq: UInt16 = 0
@@ -43,8 +42,9 @@ public final class LoadGenerator {
         var fds: [Int32] = []
         var addresses: [MediaAddress] = []
         for _ in 0..<sockets {
-            var port: UInt16 = 0
-            let fd = tn_udp_bind(0x7F00_0001, 0, 8 << 20, 8 << 20, &port)
+            var local = tn_addr(hi: 0, lo: 0x7F00_0001, port: 0, v6: 0)
+            let fd = tn_bind(&local, 8 << 20, 8 << 20)
+            let port = fd >= 0 ? UInt16(max(0, tn_local_port(fd))) : 0
             guard fd >= 0 else {
                 for f in fds { _ = tn_close(f) }
                 throw BenchError("load generator: cannot bind a UDP socket on 127.0.0.1 (errno \(-fd))")
@@ -58,7 +58,9 @@ public final class LoadGenerator {
 
     deinit { for f in fds { _ = tn_close(f) } }
 
-    static func ipv4(_ a: MediaAddress) -> UInt32 { UInt32(truncatingIfNeeded: a.low) }
+    static func address(_ a: MediaAddress) -> tn_addr {
+        tn_addr(hi: a.high, lo: a.low, port: a.port, v6: a.isIPv6 ? 1 : 0)
+    }
 
     /// Sends `rate` packets per second over `streams` for `warmup + duration` seconds, then
     /// keeps receiving for `drain` seconds. Measures the `duration` window only.
@@ -75,7 +77,8 @@ public final class LoadGenerator {
         let sendBuffers = UnsafeMutableRawBufferPointer.allocate(byteCount: fds.count * batch * slot, alignment: 16)
         sendBuffers.initializeMemory(as: UInt8.self, repeating: 0)
         defer { sendBuffers.deallocate() }
-        var outs = [tn_out](repeating: tn_out(), count: fds.count * batch)
+        var outs = [tn_msg](repeating: tn_msg(), count: fds.count * batch)
+        var sources = [tn_addr](repeating: tn_addr(), count: batch)
         var pending = [Int](repeating: 0, count: fds.count)
         var recvBuffer = [UInt8](repeating: 0, count: batch * 2048)
         var lens = [UInt32](repeating: 0, count: batch)
@@ -99,13 +102,9 @@ public final class LoadGenerator {
 
         func flush(_ s: Int) {
             guard pending[s] > 0 else { return }
+            // What does not fit the socket's send buffer is lost, as on a real network.
             outs.withUnsafeBufferPointer { o in
-                var offset = 0
-                while offset < pending[s] {
-                    let r = tn_send_batch(fds[s], o.baseAddress! + s * batch + offset, UInt32(pending[s] - offset))
-                    if r <= 0 { break }  // send buffer full: the rest is lost, as on a real network
-                    offset += Int(r)
-                }
+                _ = tn_send_many(fds[s], 0, o.baseAddress! + s * batch, UInt32(pending[s]))
             }
             pending[s] = 0
         }
@@ -158,9 +157,8 @@ public final class LoadGenerator {
                         sentInWindow += 1
                         sentInWindowPerStream[k] &+= 1
                     }
-                    outs[index] = tn_out(
-                        buf: sendBuffers.baseAddress! + index * slot, len: UInt32(length),
-                        dst_ip: streams[k].destinationIP, dst_port: streams[k].destinationPort)
+                    outs[index] = tn_msg(
+                        buf: sendBuffers.baseAddress! + index * slot, len: UInt32(length), addr: streams[k].destination)
                     pending[s] += 1
                 }
                 for s in pending.indices where pending[s] > 0 { flush(s) }
@@ -171,7 +169,7 @@ public final class LoadGenerator {
                 let fd = fds[Int(ready[r])]
                 for _ in 0..<16 {
                     let got = recvBuffer.withUnsafeMutableBufferPointer { b in
-                        Int(tn_recv_batch(fd, b.baseAddress!, 2048, UInt32(batch), &lens, nil, nil))
+                        Int(tn_recv_many(fd, b.baseAddress!, 2048, UInt32(batch), &lens, &sources))
                     }
                     if got <= 0 { break }
                     let t = tn_now_ns()

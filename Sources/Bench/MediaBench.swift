@@ -127,7 +127,7 @@ public enum MediaBench {
             for (socket, dest, keys, k) in [(sa, call.sendToA, call.aTx, 2 * i), (sb, call.sendToB, call.bTx, 2 * i + 1)] {
                 streams.append(
                     LoadGenerator.Stream(
-                        socket: socket, destinationIP: LoadGenerator.ipv4(dest), destinationPort: dest.port,
+                        socket: socket, destination: LoadGenerator.address(dest),
                         context: try SRTPContext(profile: keys.profile, keyingMaterial: keys.keyingMaterial),
                         ssrc: LoadGenerator.ssrcBase + UInt32(k)))
             }

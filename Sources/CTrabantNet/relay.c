@@ -135,6 +135,15 @@ int tn_send_many(int fd, int v6socket, const tn_msg *msgs, unsigned count) {
     return (int)sent;
 }
 
+int tn_local_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) return -errno;
+    tn_addr a;
+    from_sockaddr(&ss, &a);
+    return a.port;
+}
+
 int tn_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL) == 0 ? 0 : -errno; }
 
 int tn_eventfd(void) {

@@ -1,5 +1,6 @@
-// Batched UDP I/O for Linux (recvmmsg/sendmmsg, epoll), used by the benchmark's load
-// generator. Nothing here allocates; every batch lives on the stack.
+// Batched UDP I/O for Linux (recvmmsg/sendmmsg, epoll, eventfd) for the media relay's
+// fast path and the benchmark's load generator. Nothing here allocates; every batch
+// lives on the stack.
 #ifndef CTRABANT_NET_H
 #define CTRABANT_NET_H
 
@@ -12,24 +13,6 @@ extern "C" {
 
 #define TN_MAX_BATCH 256
 
-/// One outgoing datagram to an IPv4 destination (address and port in host order).
-typedef struct tn_out {
-    const void *buf;
-    uint32_t len;
-    uint32_t dst_ip;
-    uint16_t dst_port;
-} tn_out;
-
-/// Binds a non-blocking IPv4 UDP socket to ip:port (port 0: any) with the given buffer sizes.
-/// Returns the fd, or -errno. `bound_port` receives the port.
-int tn_udp_bind(uint32_t ip, uint16_t port, int rcvbuf, int sndbuf, uint16_t *bound_port);
-/// sendmmsg of up to TN_MAX_BATCH datagrams; returns how many were sent or -errno.
-int tn_send_batch(int fd, const tn_out *msgs, unsigned count);
-/// recvmmsg (non-blocking) into `count` buffers of `buf_size` bytes at `bufs`; writes each
-/// length to `lens` and the source to `src_ip`/`src_port` (may be NULL). Returns the number of
-/// datagrams, 0 when none is waiting, or -errno.
-int tn_recv_batch(int fd, uint8_t *bufs, uint32_t buf_size, unsigned count, uint32_t *lens, uint32_t *src_ip,
-                  uint16_t *src_port);
 int tn_epoll_create(void);
 int tn_epoll_add(int epfd, int fd, uint64_t token);
 /// Waits up to timeout_ms for readable fds; writes their tokens. Returns the count or -errno.
@@ -67,6 +50,8 @@ int tn_recv_many(int fd, uint8_t *bufs, uint32_t stride, unsigned count, uint32_
 /// Returns how many were sent (the rest did not fit the socket buffer) or -errno.
 int tn_send_many(int fd, int v6socket, const tn_msg *msgs, unsigned count);
 int tn_epoll_del(int epfd, int fd);
+/// The local port a socket is bound to, or -errno.
+int tn_local_port(int fd);
 /// An eventfd to wake a loop; signal adds 1, drain resets.
 int tn_eventfd(void);
 void tn_eventfd_signal(int fd);
