@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "trabant-bench-agent", targets: ["TrabantBenchAgent"]),
         .library(name: "SRTP", targets: ["SRTP"]),
         .library(name: "MediaRelay", targets: ["MediaRelay"]),
+        .library(name: "SDP", targets: ["SDP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
@@ -33,6 +34,8 @@ let package = Package(
                 .target(name: "CSRTPBoring", condition: .when(platforms: [.linux])),
             ]
         ),
+        // SDP (RFC 8866) and SDES a=crypto (RFC 4568), sans-I/O.
+        .target(name: "SDP", dependencies: ["SRTP"]),
         .target(
             name: "MediaRelay",
             dependencies: [
@@ -90,6 +93,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
+        .testTarget(name: "SDPTests", dependencies: ["SDP", "SRTP"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TrabantBenchAgent"]),
     ],
