@@ -86,14 +86,9 @@ extension SessionDescription {
         for (i, m) in media.enumerated() where m.connection == nil && connection == nil && m.port != 0 {
             throw SDPError(line: nil, "m= section \(i + 1) has no c= and there is no session-level c=")
         }
-        self.version = 0
-        self.origin = origin
-        self.sessionName = sessionName
-        self.connection = connection
-        self.times = times
-        self.attributes = attributes
-        self.otherLines = other
-        self.media = media
+        self.init(
+            origin: origin, sessionName: sessionName, connection: connection, times: times, attributes: attributes,
+            otherLines: other, media: media)
     }
 
     static func connection(_ value: String, line: Int) throws(SDPError) -> Connection {
