@@ -34,6 +34,8 @@ let package = Package(
                 .target(name: "CSRTPBoring", condition: .when(platforms: [.linux])),
             ]
         ),
+        // SIP message model and stream parser (RFC 3261), sans-I/O.
+        .target(name: "SIP"),
         // SDP (RFC 8866) and SDES a=crypto (RFC 4568), sans-I/O.
         .target(name: "SDP", dependencies: ["SRTP"]),
         .target(
@@ -94,6 +96,7 @@ let package = Package(
         ),
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP", "SRTP"]),
+        .testTarget(name: "SIPTests", dependencies: ["SIP"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TrabantBenchAgent"]),
     ],

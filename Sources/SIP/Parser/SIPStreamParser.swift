@@ -1,0 +1,174 @@
+/// Incremental SIP parser for stream transports (TCP, TLS): feed bytes as they arrive, take
+/// complete messages out. Framing is by Content-Length, which RFC 3261 §18.3 makes mandatory
+/// on streams. No I/O: bytes in, messages or a typed error out. After an error the stream
+/// cannot be resynchronised and the connection should be closed.
+public struct SIPStreamParser: Sendable {
+    public struct Limits: Sendable {
+        /// Whole message, headers and body (the satellite's limit: 64 KiB).
+        public var maximumMessageSize = 65536
+        public var maximumHeaders = 128
+        public var maximumLineLength = 8192
+
+        public init() {}
+    }
+
+    public let limits: Limits
+    private var buffer: [UInt8] = []
+    private var start = 0
+    /// Keep-alive CRLFs seen between messages (RFC 5626 §4.4.1 double-CRLF ping).
+    public private(set) var keepAlives = 0
+
+    public init(limits: Limits = Limits()) { self.limits = limits }
+
+    /// Bytes received and not yet consumed by a message.
+    public var bufferedBytes: Int { buffer.count - start }
+
+    public mutating func feed(_ bytes: some Sequence<UInt8>) {
+        if start > 0 && start == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete message, nil if more bytes are needed.
+    public mutating func next() throws(SIPParseError) -> SIPMessage? {
+        // Skip CRLFs between messages (keep-alives).
+        while start + 1 < buffer.count && buffer[start] == 13 && buffer[start + 1] == 10 {
+            start += 2
+            keepAlives += 1
+        }
+        guard start < buffer.count else { return nil }
+        // Find the end of the header block.
+        guard let headerEnd = findHeaderEnd() else {
+            if bufferedBytes > limits.maximumMessageSize {
+                throw SIPParseError(.messageTooLarge, "SIP header block exceeds \(limits.maximumMessageSize) bytes")
+            }
+            return nil
+        }
+        let headerBytes = buffer[start..<headerEnd.headersEnd]
+        guard let headerText = String(validating: headerBytes, as: UTF8.self) else {
+            throw SIPParseError(.malformedHeader, "SIP headers are not valid UTF-8")
+        }
+        var lines = Self.unfold(headerText)
+        guard !lines.isEmpty else { throw SIPParseError(.malformedStartLine, "empty SIP message") }
+        for l in lines where l.utf8.count > limits.maximumLineLength {
+            throw SIPParseError(.lineTooLong, "a SIP header line exceeds \(limits.maximumLineLength) bytes")
+        }
+        let startLine = try Self.parseStartLine(lines.removeFirst())
+        guard lines.count <= limits.maximumHeaders else {
+            throw SIPParseError(.tooManyHeaders, "SIP message has \(lines.count) headers; at most \(limits.maximumHeaders)")
+        }
+        var headers: [SIPMessage.Header] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else {
+                throw SIPParseError(.malformedHeader, "SIP header line without ':': '\(line.prefix(60))'")
+            }
+            let name = line[..<colon].trimmingTrailingWhitespace()
+            guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
+                throw SIPParseError(.malformedHeader, "SIP header name '\(name.prefix(60))' is not a token")
+            }
+            let value = line[line.index(after: colon)...].trimmingWhitespace()
+            headers.append(.init(String(name), String(value)))
+        }
+        let lengths = headers.filter { SIPHeaderName.canonical($0.name) == "content-length" }.map(\.value)
+        guard let lengthText = lengths.first else {
+            throw SIPParseError(.missingContentLength, "SIP message over a stream without Content-Length (RFC 3261 §18.3)")
+        }
+        guard Set(lengths).count == 1, let length = Int(lengthText), length >= 0 else {
+            throw SIPParseError(.badContentLength, "Content-Length '\(lengthText.prefix(20))' is not one non-negative number")
+        }
+        let total = headerEnd.bodyStart - start + length
+        guard total <= limits.maximumMessageSize else {
+            throw SIPParseError(.messageTooLarge, "SIP message of \(total) bytes exceeds \(limits.maximumMessageSize)")
+        }
+        guard buffer.count >= headerEnd.bodyStart + length else { return nil }
+        let body = Array(buffer[headerEnd.bodyStart..<(headerEnd.bodyStart + length)])
+        start = headerEnd.bodyStart + length
+        if start > 65536 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        return SIPMessage(startLine: startLine, headers: headers, body: body)
+    }
+
+    /// The end of the headers ("\r\n\r\n", or bare "\n\n" which RFC 4475 §3.1.1.1 tolerates).
+    private func findHeaderEnd() -> (headersEnd: Int, bodyStart: Int)? {
+        var i = start
+        let limit = min(buffer.count, start + limits.maximumMessageSize + 4)
+        while i < limit {
+            if buffer[i] == 10 {
+                if i + 1 < buffer.count && buffer[i + 1] == 10 { return (i, i + 2) }
+                if i + 2 < buffer.count && buffer[i + 1] == 13 && buffer[i + 2] == 10 { return (i, i + 3) }
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    /// Splits header text into lines and joins folded continuation lines (RFC 3261 §7.3.1).
+    static func unfold(_ text: String) -> [String] {
+        var out: [String] = []
+        // "\r\n" is one Character in Swift, so both separators are named.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw[...]
+            if let first = line.first, first == " " || first == "\t", !out.isEmpty {
+                out[out.count - 1] += " " + line.trimmingWhitespace()
+            } else {
+                out.append(String(line))
+            }
+        }
+        return out
+    }
+
+    static func parseStartLine(_ line: String) throws(SIPParseError) -> SIPMessage.StartLine {
+        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3 else {
+            throw SIPParseError(.malformedStartLine, "SIP start line '\(line.prefix(80))' does not have three parts")
+        }
+        if parts[0].hasPrefix("SIP/") {
+            guard parts[0] == "SIP/2.0" else {
+                throw SIPParseError(.unsupportedVersion, "SIP version '\(parts[0])' is not supported; only SIP/2.0")
+            }
+            guard parts[1].count == 3, let status = Int(parts[1]), (100...699).contains(status) else {
+                throw SIPParseError(.malformedStartLine, "SIP status '\(parts[1])' is not in 100...699")
+            }
+            return .response(status: status, reason: String(parts[2]))
+        }
+        guard !parts[0].isEmpty, parts[0].allSatisfy(isTokenCharacter) else {
+            throw SIPParseError(.malformedStartLine, "SIP method '\(parts[0].prefix(40))' is not a token")
+        }
+        guard !parts[1].isEmpty, !parts[1].contains(where: { $0 == " " || $0 == "\t" }) else {
+            throw SIPParseError(.malformedStartLine, "SIP request-URI is empty")
+        }
+        guard parts[2].hasPrefix("SIP/") else {
+            throw SIPParseError(.malformedStartLine, "SIP request line must end in SIP/2.0")
+        }
+        guard parts[2] == "SIP/2.0" else {
+            throw SIPParseError(.unsupportedVersion, "SIP version '\(parts[2].prefix(20))' is not supported; only SIP/2.0")
+        }
+        return .request(method: String(parts[0]), uri: String(parts[1]))
+    }
+
+    /// RFC 3261 §25.1 token characters.
+    static func isTokenCharacter(_ c: Character) -> Bool {
+        guard c.isASCII, let v = c.asciiValue else { return false }
+        if (48...57).contains(v) || (65...90).contains(v) || (97...122).contains(v) { return true }
+        return "-.!%*_+`'~".contains(c)
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> Substring {
+        var s = self[...]
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return Substring(s)
+    }
+
+    func trimmingTrailingWhitespace() -> Substring {
+        var s = self[...]
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return Substring(s)
+    }
+}
