@@ -10,6 +10,7 @@ public struct SIPParseError: Error, Sendable, Equatable, CustomStringConvertible
         case tooManyHeaders
         case lineTooLong
         case unsupportedVersion
+        case malformedURI
     }
 
     public let code: Code
