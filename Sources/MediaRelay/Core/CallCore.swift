@@ -69,8 +69,9 @@ final class CallCore {
     ) -> RelayAction {
         let leg = legs[index]
         guard length >= 8, buf[0] >> 6 == 2 else {
-            leg.stats.countDrop(length < 8 && length > 0 && buf[0] >> 6 == 2 ? .truncated : .notRTP)
-            return .drop(length < 8 && length > 0 && buf[0] >> 6 == 2 ? .truncated : .notRTP)
+            let reason: RelayDropReason = length > 0 && buf[0] >> 6 == 2 ? .truncated : .notRTP
+            leg.stats.countDrop(reason)
+            return .drop(reason)
         }
         let rtcp = rtcpSocket || (leg.rtcpMux && Self.isRTCP(buf[1]))
         let result = rtcp ? leg.inbound.unprotectRTCP(buf, length: length) : leg.inbound.unprotectRTP(buf, length: length)

@@ -58,7 +58,7 @@ public struct MediaAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// The same address with another port.
     public func with(port: UInt16) -> MediaAddress {
-        isIPv6 ? MediaAddress(ipv6: addressBytes, port: port) : MediaAddress(rawV4: low, port: port)
+        MediaAddress(raw: high, low, isIPv6: isIPv6, port: port)
     }
 
     /// From the two address words (no allocation).
@@ -66,13 +66,6 @@ public struct MediaAddress: Hashable, Sendable, CustomStringConvertible {
         self.high = high
         self.low = low
         self.isIPv6 = isIPv6
-        self.port = port
-    }
-
-    private init(rawV4: UInt64, port: UInt16) {
-        high = 0
-        low = rawV4
-        isIPv6 = false
         self.port = port
     }
 
