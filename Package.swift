@@ -15,6 +15,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
@@ -46,10 +48,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // The satellite's B2BUA: sans-I/O core, access gate, NIO TCP/TLS transport.
+        .target(
+            name: "CallControl",
+            dependencies: [
+                "SIP", "SDP", "SRTP", "MediaRelay",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "TrabantConfig",
             dependencies: [
-                "MediaRelay",
+                "MediaRelay", "CallControl", "SDP", "SRTP",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -81,7 +95,7 @@ let package = Package(
         .executableTarget(
             name: "TrabantCLI",
             dependencies: [
-                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench",
+                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,6 +111,7 @@ let package = Package(
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP", "SRTP"]),
         .testTarget(name: "SIPTests", dependencies: ["SIP"]),
+        .testTarget(name: "CallControlTests", dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TrabantBenchAgent"]),
     ],

@@ -49,13 +49,13 @@ public enum MediaDemo {
         for (i, leg) in info.legs.enumerated() {
             say(
                 "call     leg \"\(leg.name)\": phone at \(phones[i].local) talks to relay port \(leg.local.port) "
-                    + "with \(leg.localCrypto.profile)")
+                    + "with \(leg.localCrypto!.profile)")
         }
         say("         each leg has its own keys: the relay decrypts with the sender's and re-encrypts with the receiver's")
 
         let tx = try (0..<2).map { try SRTPContext(profile: suites[$0], keyingMaterial: phoneKeys[$0].keyingMaterial) }
         let rx = try info.legs.map {
-            try SRTPContext(profile: $0.localCrypto.profile, keyingMaterial: $0.localCrypto.keyingMaterial)
+            try SRTPContext(profile: $0.localCrypto!.profile, keyingMaterial: $0.localCrypto!.keyingMaterial)
         }
         var captured: [UInt8] = []
         for n in 0..<packets {

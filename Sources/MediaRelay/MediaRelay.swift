@@ -62,7 +62,7 @@ public final class MediaRelay: Sendable {
             throw RelayError(.badRequest, "call id must be 1 to 256 bytes")
         }
         let now = clock()
-        let locals = request.legs.map { $0.localCrypto ?? SRTPParameters.random($0.remoteCrypto.profile) }
+        let locals = request.legs.map { leg in leg.localCrypto ?? leg.remoteCrypto.map { SRTPParameters.random($0.profile) } }
         let legs: [LegCore]
         do {
             legs = try zip(request.legs, locals).map {
@@ -171,6 +171,35 @@ public final class MediaRelay: Sendable {
                 "call '\(callID)' has no leg '\(leg)'; legs: \(runtime.core.legs.map(\.name).joined(separator: ", "))")
         }
         await runtime.worker.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
+    }
+
+    /// Gives a leg its keys once its peer answered (or a re-INVITE re-keyed it): `remote`
+    /// are the keys the peer sends with, `local` ours towards it. Optionally moves the
+    /// remote address and switches RTCP multiplexing (RFC 5761) as the answer says.
+    public func configureLeg(
+        callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
+        rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
+    ) async throws(RelayError) {
+        let runtime = try lookup(callID)
+        guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
+            throw RelayError(.badRequest, "call '\(callID)' has no leg '\(leg)'")
+        }
+        if rtcpMux == false && runtime.ports[index].count < 2 {
+            throw RelayError(.badRequest, "leg '\(leg)' of call '\(callID)' has no RTCP port; it was created for rtcp-mux")
+        }
+        let keys: LegKeys
+        do {
+            keys = LegKeys(
+                inbound: try SRTPContext(
+                    profile: remoteCrypto.profile, keyingMaterial: remoteCrypto.keyingMaterial,
+                    engine: configuration.srtpEngine),
+                outbound: try SRTPContext(
+                    profile: local.profile, keyingMaterial: local.keyingMaterial, engine: configuration.srtpEngine),
+                rtcpMux: rtcpMux, remote: rtp, remoteRTCP: rtcp)
+        } catch {
+            throw RelayError(.badRequest, "call '\(callID)' leg '\(leg)': \(error)")
+        }
+        await runtime.worker.submit { runtime.core.legs[index].configure(keys) }
     }
 
     /// Ends a call: its sockets are closed before this returns. Returns its final statistics.

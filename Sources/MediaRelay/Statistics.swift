@@ -36,7 +36,7 @@ extension CallRuntime {
             legs: core.legs.enumerated().map { i, leg in
                 LegSnapshot(
                     name: leg.name, localPorts: ports[i], remote: leg.remote,
-                    profileIn: leg.inbound.profile.rawValue, profileOut: leg.outbound.profile.rawValue,
+                    profileIn: leg.inbound?.profile.rawValue ?? "none", profileOut: leg.outbound?.profile.rawValue ?? "none",
                     stats: leg.stats)
             },
             ageSeconds: now - core.createdAt, idleSeconds: now - core.lastActivity)

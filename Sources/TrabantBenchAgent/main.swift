@@ -110,8 +110,8 @@ while let line = readLine() {
                     ]))
             reply(
                 .init(
-                    ok: true, a: .init(address: info.legs[0].local, keys: info.legs[0].localCrypto),
-                    b: .init(address: info.legs[1].local, keys: info.legs[1].localCrypto)))
+                    ok: true, a: .init(address: info.legs[0].local, keys: info.legs[0].localCrypto!),
+                    b: .init(address: info.legs[1].local, keys: info.legs[1].localCrypto!)))
         } catch {
             reply(.init(ok: false, error: "\(error)"))
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import CallControl
 import MediaRelay
 import ServiceLifecycle
 import TrabantConfig
@@ -8,8 +9,8 @@ import TrabantConfig
 struct SatelliteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "satellite",
-        abstract: "Run the DMZ satellite. This release runs its SRTP media relay; the call controller, management "
-            + "bridge and firewall follow.")
+        abstract: "Run the DMZ satellite: the SIP call controller (TCP/TLS, ACL) and its SRTP media relay. The "
+            + "management bridge and firewall follow.")
 
     @OptionGroup var options: RoleOptions
 
@@ -26,8 +27,15 @@ struct SatelliteCommand: AsyncParsableCommand {
             logger.info("configuration keys set from the environment", metadata: ["config.keys": "\(reader.overridden)"])
         }
         let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
+        let controller = CallController(settings: settings.sip, relay: relay, logger: Logger(label: "trabant.sip"))
+        try await controller.start()
         let group = ServiceGroup(
-            configuration: .init(services: [relay], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            configuration: .init(
+                services: [
+                    .init(service: relay),
+                    .init(service: controller, successTerminationBehavior: .gracefullyShutdownGroup),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         logger.info("satellite stopped")
     }

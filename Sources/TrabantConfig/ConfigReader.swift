@@ -168,6 +168,32 @@ public struct ConfigReader: Sendable {
     }
 
     /// An IPv4 or IPv6 address literal.
+    /// A list of strings: a YAML sequence of scalars, or one comma-separated scalar (the form
+    /// an environment variable gives).
+    public func stringList(_ key: String, default value: [String]) throws(ConfigError) -> [String] {
+        guard let v = root.lookup(key.split(separator: ".")) else { return value }
+        switch v {
+        case .scalar(let s, _):
+            return s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        case .list(let items, _):
+            var out: [String] = []
+            for item in items {
+                guard case .scalar(let s, _) = item else {
+                    throw fail(key, item.line, "every item must be a single value")
+                }
+                out.append(s.trimmingCharacters(in: .whitespaces))
+            }
+            return out
+        case .map(_, let line):
+            throw fail(key, line, "must be a list, not a mapping")
+        }
+    }
+
+    /// Reports a value that parsed but is not allowed, with its file and line.
+    public func invalid(_ key: String, _ message: String) -> ConfigError {
+        fail(key, root.lookup(key.split(separator: "."))?.line, message)
+    }
+
     public func address(_ key: String, default value: String?) throws(ConfigError) -> String? {
         guard let s = try optionalString(key) else { return value }
         guard Self.isAddress(s) else {

@@ -1,15 +1,17 @@
+import CallControl
 import Logging
 import MediaRelay
 
 /// The satellite's configuration (examples/satellite.yaml documents every key).
 public struct SatelliteSettings: Sendable {
     public var media: RelayConfiguration
+    public var sip: CallControllerSettings
     public var log: LogSettings
 
     public static let allowedKeys: Set<String> = Set([
         "media.bind", "media.advertise", "media.port_range", "media.port_quarantine", "media.inactivity_timeout",
         "media.max_call_duration", "media.threads", "media.read_batch",
-    ]).union(LogSettings.allowedKeys)
+    ]).union(LogSettings.allowedKeys).union(CallControllerSettings.allowedKeys)
 
     public init(_ r: ConfigReader) throws(ConfigError) {
         let d = RelayConfiguration()
@@ -23,6 +25,7 @@ public struct SatelliteSettings: Sendable {
             threads: try r.int("media.threads", in: 1...256, default: d.threads),
             readBatch: try r.int("media.read_batch", in: 1...1024, default: d.readBatch))
         log = try LogSettings(r)
+        sip = try CallControllerSettings(r, mediaAdvertise: media.advertisedHost)
         do {
             try media.validate()
         } catch {

@@ -34,7 +34,7 @@ final class Phone: @unchecked Sendable {  // used by one thread at a time in eac
 
     func connect(_ leg: LegInfo) throws {
         relayAddress = leg.local
-        rx = try SRTPContext(profile: leg.localCrypto.profile, keyingMaterial: leg.localCrypto.keyingMaterial)
+        rx = try SRTPContext(profile: leg.localCrypto!.profile, keyingMaterial: leg.localCrypto!.keyingMaterial)
     }
 
     func request(_ name: String, mux: Bool = true) -> LegRequest {

@@ -31,7 +31,7 @@ struct RelayCallTests {
         let info = try await Self.call(relay, a, b)
 
         // Per-leg keys: the relay's key for each leg is its own, and not the phones' keys.
-        let keys = [a.keys, b.keys, info.legs[0].localCrypto, info.legs[1].localCrypto].map(\.keyingMaterial)
+        let keys = [a.keys, b.keys, info.legs[0].localCrypto!, info.legs[1].localCrypto!].map(\.keyingMaterial)
         #expect(Set(keys).count == 4)
 
         var sentA: [[UInt8]] = []

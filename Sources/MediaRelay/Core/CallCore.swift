@@ -3,28 +3,41 @@ import SRTP
 /// One leg's state inside the relay's core: addresses, keys, counters.
 final class LegCore {
     let name: String
-    let rtcpMux: Bool
+    var rtcpMux: Bool
     var remote: MediaAddress?
     var remoteRTCP: MediaAddress?
-    /// Unprotects what the remote sends (its keys).
-    let inbound: SRTPContext
-    /// Protects what we send the remote (our keys for this leg).
-    let outbound: SRTPContext
+    /// Unprotects what the remote sends (its keys); nil until negotiated.
+    var inbound: SRTPContext?
+    /// Protects what we send the remote (our keys for this leg); nil until negotiated.
+    var outbound: SRTPContext?
     var stats = LegStatistics()
     var lastReceive: Double
 
-    init(_ request: LegRequest, local: SRTPParameters, now: Double, engine: SRTPCryptoEngine = .default)
+    init(_ request: LegRequest, local: SRTPParameters?, now: Double, engine: SRTPCryptoEngine = .default)
         throws(SRTPConfigError)
     {
         name = request.name
         rtcpMux = request.rtcpMux
         remote = request.remote
         remoteRTCP = request.remoteRTCP
-        inbound = try SRTPContext(
-            profile: request.remoteCrypto.profile, keyingMaterial: request.remoteCrypto.keyingMaterial, engine: engine)
-        outbound = try SRTPContext(profile: local.profile, keyingMaterial: local.keyingMaterial, engine: engine)
+        if let remoteCrypto = request.remoteCrypto, let local {
+            inbound = try SRTPContext(
+                profile: remoteCrypto.profile, keyingMaterial: remoteCrypto.keyingMaterial, engine: engine)
+            outbound = try SRTPContext(profile: local.profile, keyingMaterial: local.keyingMaterial, engine: engine)
+        }
         stats.clockRate = request.clockRate
         lastReceive = now
+    }
+
+    /// The answer arrived (or a re-INVITE changed keys): new contexts for both directions.
+    func configure(_ keys: LegKeys) {
+        inbound = keys.inbound
+        outbound = keys.outbound
+        rtcpMux = keys.rtcpMux
+        if let rtp = keys.remote {
+            remote = rtp
+            remoteRTCP = keys.remoteRTCP
+        }
     }
 
     /// Where RTCP for this leg goes.
@@ -32,6 +45,15 @@ final class LegCore {
         if rtcpMux { return remote }
         return remoteRTCP ?? remote.map { $0.with(port: $0.port &+ 1) }
     }
+}
+
+/// Keys and addresses for a leg once its SDP answer is known, built off the worker thread.
+struct LegKeys: @unchecked Sendable {
+    let inbound: SRTPContext
+    let outbound: SRTPContext
+    let rtcpMux: Bool
+    let remote: MediaAddress?
+    let remoteRTCP: MediaAddress?
 }
 
 /// What to do with a datagram.
@@ -73,8 +95,12 @@ final class CallCore {
             leg.stats.countDrop(reason)
             return .drop(reason)
         }
+        guard let inbound = leg.inbound else {
+            leg.stats.countDrop(.notKeyed)
+            return .drop(.notKeyed)
+        }
         let rtcp = rtcpSocket || (leg.rtcpMux && Self.isRTCP(buf[1]))
-        let result = rtcp ? leg.inbound.unprotectRTCP(buf, length: length) : leg.inbound.unprotectRTP(buf, length: length)
+        let result = rtcp ? inbound.unprotectRTCP(buf, length: length) : inbound.unprotectRTP(buf, length: length)
         let plainLength: Int
         switch result {
         case .ok(let n): plainLength = n
@@ -102,11 +128,11 @@ final class CallCore {
 
         let otherIndex = 1 - index
         let other = legs[otherIndex]
-        guard let destination = rtcp ? other.rtcpDestination : other.remote else {
+        guard let destination = rtcp ? other.rtcpDestination : other.remote, let outbound = other.outbound else {
             leg.stats.countDrop(.noDestination)
             return .drop(.noDestination)
         }
-        let out = rtcp ? other.outbound.protectRTCP(buf, length: plainLength) : other.outbound.protectRTP(buf, length: plainLength)
+        let out = rtcp ? outbound.protectRTCP(buf, length: plainLength) : outbound.protectRTP(buf, length: plainLength)
         switch out {
         case .ok(let n):
             if rtcp {

@@ -11,16 +11,18 @@ public struct LegRequest: Sendable {
     public var remoteRTCP: MediaAddress?
     /// RTP and RTCP on one port (RFC 5761).
     public var rtcpMux: Bool
-    /// The keys the remote protects its packets with (from its SDP).
-    public var remoteCrypto: SRTPParameters
-    /// The keys we protect packets to the remote with; fresh random keys if `nil`.
+    /// The keys the remote protects its packets with (from its SDP); `nil` while the leg
+    /// waits for its peer's answer (`MediaRelay.configureLeg` sets them then).
+    public var remoteCrypto: SRTPParameters?
+    /// The keys we protect packets to the remote with; fresh random keys if `nil` (none
+    /// for a leg that waits for its answer).
     public var localCrypto: SRTPParameters?
     /// RTP clock rate of the payload, for jitter (8000 for G.711).
     public var clockRate: Double
 
     public init(
         name: String, remote: MediaAddress? = nil, remoteRTCP: MediaAddress? = nil, rtcpMux: Bool = true,
-        remoteCrypto: SRTPParameters, localCrypto: SRTPParameters? = nil, clockRate: Double = 8000
+        remoteCrypto: SRTPParameters?, localCrypto: SRTPParameters? = nil, clockRate: Double = 8000
     ) {
         self.name = name
         self.remote = remote
@@ -48,7 +50,8 @@ public struct LegInfo: Sendable {
     public var name: String
     public var local: MediaAddress
     public var localRTCP: MediaAddress?
-    public var localCrypto: SRTPParameters
+    /// Our keys towards the remote; nil for a leg that waits for its answer.
+    public var localCrypto: SRTPParameters?
 }
 
 public struct CallInfo: Sendable {

@@ -19,6 +19,8 @@ public enum RelayDropReason: Int, CaseIterable, Sendable, Hashable, CustomString
     case protectFailed
     /// The socket's send queue was full (overload); the packet was shed.
     case overload
+    /// The leg's keys are not negotiated yet (its peer has not answered).
+    case notKeyed
 
     public var description: String {
         switch self {
@@ -30,6 +32,7 @@ public enum RelayDropReason: Int, CaseIterable, Sendable, Hashable, CustomString
         case .noDestination: return "no_destination"
         case .protectFailed: return "protect_failed"
         case .overload: return "overload"
+        case .notKeyed: return "not_keyed"
         }
     }
 

@@ -1,0 +1,41 @@
+import SDP
+
+/// Everything the call controller needs from the satellite's configuration.
+public struct CallControllerSettings: Sendable {
+    /// Address to listen on; "0.0.0.0" or "::" for all.
+    public var bindHost: String
+    /// SIP over TCP; 0 picks a free port (tests).
+    public var tcpPort: Int
+    /// SIP over TLS, when a certificate and key are configured.
+    public var tlsPort: Int
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    /// Known networks: the only sources that may connect, and the only targets.
+    public var acl: [CIDR]
+    public var limits: AccessGate.Limits
+    public var deniedUserAgents: [String]
+    public var core: CoreSettings
+    /// How long running calls may go on after SIGTERM.
+    public var drainTimeout: Double
+    /// Most simultaneous connections; more are refused at accept.
+    public var maxConnections: Int
+
+    public init(
+        bindHost: String = "0.0.0.0", tcpPort: Int = 5060, tlsPort: Int = 5061, tlsCertificatePath: String? = nil,
+        tlsKeyPath: String? = nil, acl: [CIDR], limits: AccessGate.Limits = AccessGate.Limits(),
+        deniedUserAgents: [String] = AccessGate.defaultDeniedUserAgents, core: CoreSettings, drainTimeout: Double = 30,
+        maxConnections: Int = 4096
+    ) {
+        self.bindHost = bindHost
+        self.tcpPort = tcpPort
+        self.tlsPort = tlsPort
+        self.tlsCertificatePath = tlsCertificatePath
+        self.tlsKeyPath = tlsKeyPath
+        self.acl = acl
+        self.limits = limits
+        self.deniedUserAgents = deniedUserAgents
+        self.core = core
+        self.drainTimeout = drainTimeout
+        self.maxConnections = maxConnections
+    }
+}

@@ -1,0 +1,318 @@
+import MediaRelay
+import SDP
+import SIP
+import SRTP
+
+extension B2BUACore {
+    /// An INVITE outside any dialog: check it, answer 100, ask the relay for ports.
+    func newCall(_ m: SIPMessage, _ conn: ConnectionID, key: ServerTransaction.Key) {
+        if drainDeadline != nil {
+            return reply(m, 503, conn, reason: "Service Unavailable (shutting down)", headers: [.init("Retry-After", "30")])
+        }
+        if calls.count >= settings.maxCalls {
+            return reply(m, 503, conn, reason: "Service Unavailable (call limit reached)", headers: [.init("Retry-After", "5")])
+        }
+        guard let targetValue = m.value(TrabantHeaders.target) ?? proxiedRequestURI(m),
+            let targetAddress = try? NameAddress(parsing: targetValue),
+            targetAddress.uri.scheme != .tel, let hop = NextHop(uri: targetAddress.uri.description)
+        else {
+            return reply(m, 400, conn, reason: "Bad Request (\(TrabantHeaders.target) missing or not a sip/sips URI)")
+        }
+        guard let ip = IPAddressBytes.parse(hop.host), settings.targetNetworks.contains(where: { $0.contains(ip.bytes) }) else {
+            return reply(m, 403, conn, reason: "Forbidden (target \(hop.host) is not an address in a known network)")
+        }
+        if let se = m.value("session-expires"), let interval = Int(se.split(separator: ";")[0].trimmingWhitespaceCompat()),
+            interval < settings.minSessionExpires
+        {
+            return reply(m, 422, conn, headers: [.init("Min-SE", "\(settings.minSessionExpires)")])
+        }
+        guard !m.body.isEmpty else {
+            return reply(m, 488, conn, reason: "Not Acceptable Here (an SDP offer is required)", headers: [warning("no SDP offer")])
+        }
+        guard let text = m.sdpBody else { return reply(m, 415, conn, headers: [.init("Accept", "application/sdp")]) }
+        let offer: SessionDescription
+        let index: Int
+        let stream: AudioStream
+        let chosen: CryptoAttribute
+        do {
+            offer = try SessionDescription(parsing: text)
+            (index, stream) = try AudioStream.first(in: offer)
+            chosen = try settings.srtp.choose(from: stream)
+        } catch let e as OfferAnswerError {
+            return reply(m, e.status, conn, reason: e.status == 488 ? "Not Acceptable Here" : nil, headers: [warning(e.message)])
+        } catch {
+            return reply(m, 400, conn, reason: "Bad Request (SDP: \(error))")
+        }
+        guard let remoteCrypto = try? SRTPParameters(profile: chosen.profile!, keyingMaterial: chosen.keyingMaterial),
+            let callID = m.callID
+        else { return reply(m, 488, conn) }
+        guard let tx = try? ServerTransaction(request: m, timers: settings.timers) else { return reply(m, 400, conn) }
+
+        let id = "c" + randomToken()
+        let a = CallLeg(callID: callID, localTag: randomToken())
+        a.connection = conn
+        a.remote = stream
+        a.remoteKey = chosen
+        let b = CallLeg(callID: randomToken() + randomToken() + "@trabant", localTag: randomToken())
+        b.hop = hop
+        let call = Call(
+            id: id, invite: m, inviteKey: key, offer: offer, offerIndex: index, offerStream: stream, chosenKey: chosen,
+            target: targetAddress.uri, aLeg: a, bLeg: b, now: now)
+        if let se = m.value("session-expires") {
+            let parts = se.split(separator: ";")
+            let refresher = parts.dropFirst().first { $0.lowercased().hasPrefix("refresher=") }.map {
+                String($0.split(separator: "=")[1]).lowercased()
+            }
+            call.callerSessionExpires = (
+                Int(parts[0].trimmingWhitespaceCompat()) ?? settings.sessionExpires, refresher ?? "uac"
+            )
+        } else if m.supports("timer") {
+            call.callerSessionExpires = (settings.sessionExpires, "uac")
+        }
+        calls[id] = call
+        servers[key] = ServerRecord(transaction: tx, call: id, side: .a)
+        counters.callsStarted += 1
+        respond(m.response(100), key: key, conn: conn)
+        log(call, .info, "call started", ["sip.target": "\(hop)", "srtp.suite": "\(chosen.suite)"])
+
+        let remote = stream.address == "0.0.0.0" ? nil : MediaAddress(host: stream.address, port: stream.port)
+        out.append(
+            .allocateMedia(
+                CallRequest(
+                    id: id,
+                    legs: [
+                        LegRequest(
+                            name: Side.a.legName, remote: remote,
+                            remoteRTCP: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) },
+                            rtcpMux: stream.rtcpMux, remoteCrypto: remoteCrypto, clockRate: stream.clockRate),
+                        LegRequest(name: Side.b.legName, rtcpMux: false, remoteCrypto: nil, clockRate: stream.clockRate),
+                    ])))
+    }
+
+    /// Without the header, a Request-URI that names another host is the target, as for a
+    /// proxy the caller routes through with a Route header (phones with an outbound proxy).
+    func proxiedRequestURI(_ m: SIPMessage) -> String? {
+        guard let text = m.requestURI, let uri = try? SIPURI(parsing: text), uri.scheme != .tel else { return nil }
+        let ours = uri.host.lowercased() == settings.advertisedHost.lowercased()
+            && (uri.port ?? 5060) == settings.advertisedPort
+        return ours ? nil : "<\(text)>"
+    }
+
+    func warning(_ text: String) -> SIPMessage.Header {
+        let clean = text.replacingQuotes()
+        return .init("Warning", "399 \(hostPort) \"\(clean.prefix(200))\"")
+    }
+
+    /// The relay answered: offer the second leg, or refuse the call.
+    func mediaAllocated(_ id: String, _ result: Result<CallInfo, RelayError>) {
+        guard let call = calls[id] else {
+            // The call ended while the relay worked (CANCEL): give the ports back.
+            if case .success = result { out.append(.releaseMedia(call: id, reason: .hangup)) }
+            return
+        }
+        let info: CallInfo
+        switch result {
+        case .failure(let e):
+            log(call, .warning, "media allocation failed", ["error": "\(e)"])
+            respond(call.invite.response(503, "Service Unavailable (no media ports)", toTag: call[.a].localTag),
+                key: call.inviteKey, conn: nil)
+            return forget(call, reason: "media_unavailable")
+        case .success(let i): info = i
+        }
+        if call.cancelled {
+            out.append(.releaseMedia(call: id, reason: .hangup))
+            return forget(call, reason: "cancelled")
+        }
+        call.media = info
+        for side in [Side.a, .b] {
+            let leg = info.legs[side.rawValue]
+            call[side].local = OfferAnswer.Local(
+                address: leg.local.host, port: leg.local.port, rtcpPort: leg.localRTCP?.port,
+                sessionID: String(UInt32.random(in: 1...UInt32.max, using: &rng)))
+        }
+        call[.a].localKey = CryptoAttribute(
+            tag: call.chosenKey.tag, profile: call.chosenKey.profile!, keyingMaterial: info.legs[0].localCrypto!.keyingMaterial)
+        call.offeredKeys = settings.srtp.suites.enumerated().map { i, p in
+            CryptoAttribute(tag: i + 1, profile: p, keyingMaterial: SRTPParameters.random(p).keyingMaterial)
+        }
+        let b = call[.b]
+        let sdp = OfferAnswer.offer(
+            local: b.local!, formats: call.offerStream.formats, formatAttributes: call.offerStream.formatAttributes,
+            direction: call.offerStream.direction, keys: call.offeredKeys,
+            proto: call.offerStream.proto == "RTP/SAVPF" ? "RTP/SAVPF" : "RTP/SAVP")
+        b.lastSDP = sdp
+        let branch = newBranch()
+        let tls = b.hop?.tls ?? false
+        var m = SIPMessage(startLine: .request(method: "INVITE", uri: call.target.description))
+        let from = call.invite.from
+        let fromName = from?.displayName.map { "\"\($0.replacingQuotes())\" " } ?? ""
+        m.headers = [
+            .init("Via", via(branch, tls: tls)),
+            .init("Max-Forwards", "\(max(1, (call.invite.maxForwards ?? 70) - 1))"),
+            .init("From", "\(fromName)<\(from?.uri.description ?? "sip:trabant@\(hostPort)")>;tag=\(b.localTag)"),
+            .init("To", "<\(call.target.description)>"),
+            .init("Call-ID", b.callID),
+            .init("CSeq", "1 INVITE"),
+            .init("Contact", contact(tls: tls)),
+            .init("Allow", Self.allow),
+            .init("Supported", "timer"),
+            .init("Session-Expires", "\(settings.sessionExpires)"),
+            .init("Min-SE", "\(settings.minSessionExpires)"),
+            .init("Content-Type", "application/sdp"),
+        ]
+        m.body = Array(sdp.serialized.utf8)
+        call.outgoingInvite = m
+        call.state = .calling
+        call.ringDeadline = now + settings.ringTimeout
+        start(m, call: call, side: .b, purpose: .invite)
+    }
+
+    /// A response to our INVITE to the target.
+    func inviteResponse(_ r: SIPMessage, call: Call) {
+        guard let status = r.status else { return }
+        let b = call[.b]
+        if call.cancelled || call.state == .answering || call.state == .confirmed {
+            // A 2xx after CANCEL (or a forked second 2xx): acknowledge and hang it up (§15).
+            if (200..<300).contains(status), call.cancelled || b.dialog?.id.remoteTag != r.to?.tag,
+                var d = Dialog(uacFor: call.outgoingInvite!, response: r)
+            {
+                let ack = d.request("ACK", via: via(newBranch()), cseq: 1)
+                send(ack, to: b, branch: "")
+                let bye = d.request("BYE", via: via(newBranch()))
+                if let tx = try? ClientTransaction(request: bye, now: now) {
+                    clients[tx.branch + "|BYE"] = ClientRecord(transaction: tx, call: call.id, side: .b, purpose: .bye, leg: b)
+                }
+                send(bye, to: b, branch: bye.topVia?.branch ?? "")
+            }
+            return
+        }
+        switch status {
+        case 100:
+            return  // hop by hop: the caller had its own 100
+        case 101..<200:
+            var p = call.invite.response(status == 183 ? 183 : 180, toTag: call[.a].localTag)
+            p.headers.append(.init("Contact", contact(tls: false)))
+            if !r.body.isEmpty, r.sdpBody != nil {
+                // Early media: the target's answer arrives in a provisional response.
+                guard takeAnswer(r, call: call) else { return }
+                p.headers.append(.init("Content-Type", "application/sdp"))
+                p.body = Array(call.answerToA!.serialized.utf8)
+            } else if status == 183 {
+                return  // progress without media: the 100 already stopped retransmissions
+            }
+            respond(p, key: call.inviteKey, conn: nil)
+        case 200..<300:
+            guard var d = Dialog(uacFor: call.outgoingInvite!, response: r) else {
+                log(call, .warning, "2xx without To tag from the target")
+                return endCall(call, reason: "bad_answer", status: 502)
+            }
+            b.dialog = d
+            dialogs[d.id] = (call.id, .b)
+            let ack = d.request("ACK", via: via(newBranch(), tls: b.hop?.tls ?? false), cseq: 1)
+            b.dialog = d
+            send(ack, to: b, branch: "")
+            if r.sdpBody != nil || call.answerToA == nil {
+                guard takeAnswer(r, call: call) else { return }
+            }
+            sessionTimer(fromAnswer: r, leg: b)
+            answerCaller(call)
+        default:
+            let mapped = (300..<400).contains(status) ? 480 : status
+            log(call, .info, "target refused the call", ["sip.status": "\(status)"])
+            var fail = call.invite.response(mapped, r.reasonPhrase, toTag: call[.a].localTag)
+            if let w = r.value("warning") { fail.headers.append(.init("Warning", w)) }
+            respond(fail, key: call.inviteKey, conn: nil)
+            out.append(.releaseMedia(call: call.id, reason: .hangup))
+            forget(call, reason: "rejected_\(status)")
+        }
+    }
+
+    /// Reads the target's answer, keys the callee leg, and makes the caller's answer.
+    /// On a bad answer the call ends with 488 to the caller and BYE to the target.
+    func takeAnswer(_ r: SIPMessage, call: Call) -> Bool {
+        let b = call[.b]
+        do {
+            let sdp = try SessionDescription(parsing: r.sdpBody ?? "")
+            let (stream, ours, theirs) = try OfferAnswer.readAnswer(
+                sdp, offeredKeys: call.offeredKeys, offeredFormats: call.offerStream.formats)
+            b.remote = stream
+            b.localKey = ours
+            b.remoteKey = theirs
+            out.append(
+                .configureMedia(
+                    call: call.id, leg: Side.b.legName,
+                    remote: try SRTPParameters(profile: theirs.profile!, keyingMaterial: theirs.keyingMaterial),
+                    local: try SRTPParameters(profile: ours.profile!, keyingMaterial: ours.keyingMaterial),
+                    rtcpMux: stream.rtcpMux, rtp: MediaAddress(host: stream.address, port: stream.port),
+                    rtcp: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }))
+            let a = call[.a]
+            a.local!.sessionVersion += call.answerToA == nil ? 0 : 1
+            let answer = OfferAnswer.answer(
+                to: call.offer, audioIndex: call.offerIndex, local: a.local!, formats: stream.formats,
+                formatAttributes: stream.attributes(for: stream.formats), direction: stream.direction, key: a.localKey,
+                rtcpMux: call.offerStream.rtcpMux)
+            call.answerToA = answer
+            a.lastSDP = answer
+            return true
+        } catch {
+            log(call, .warning, "unusable answer from the target", ["error": "\(error)"])
+            endCall(call, reason: "bad_answer", status: 488)
+            return false
+        }
+    }
+
+    /// The target answered: 200 to the caller, both dialogs up.
+    func answerCaller(_ call: Call) {
+        let a = call[.a]
+        var ok = call.invite.response(200, toTag: a.localTag)
+        ok.headers += [
+            .init("Contact", contact(tls: false)), .init("Allow", Self.allow), .init("Supported", "timer"),
+            .init("Content-Type", "application/sdp"),
+        ]
+        if let (interval, refresher) = call.callerSessionExpires {
+            ok.headers += [.init("Session-Expires", "\(interval);refresher=\(refresher)"), .init("Require", "timer")]
+            a.sessionInterval = interval
+            a.sessionRefreshed(now: now, weRefresh: refresher == "uas")
+        }
+        ok.body = Array(call.answerToA!.serialized.utf8)
+        if let d = Dialog(uasFor: call.invite, localTag: a.localTag) {
+            a.dialog = d
+            dialogs[d.id] = (call.id, .a)
+        }
+        respond(ok, key: call.inviteKey, conn: nil)
+        call.state = .answering
+        call.ringDeadline = nil
+        call.ackDeadline = now + settings.timers.transactionTimeout
+        counters.callsAnswered += 1
+        log(call, .info, "call answered")
+    }
+
+    /// RFC 4028 on the callee leg, from the target's 2xx.
+    func sessionTimer(fromAnswer r: SIPMessage, leg: CallLeg) {
+        guard let se = r.value("session-expires") else { return }
+        let parts = se.split(separator: ";")
+        guard let interval = Int(parts[0].trimmingWhitespaceCompat()) else { return }
+        let uasRefreshes = parts.dropFirst().contains { $0.lowercased().replacingSpaces() == "refresher=uas" }
+        leg.sessionInterval = interval
+        leg.sessionRefreshed(now: now, weRefresh: !uasRefreshes)
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespaceCompat() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
+        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+
+    func replacingQuotes() -> String { String(map { $0 == "\"" || $0 == "\\" ? "'" : $0 }) }
+    func replacingSpaces() -> String { String(filter { $0 != " " && $0 != "\t" }) }
+}
+
+extension SIPMessage {
+    var reasonPhrase: String? {
+        if case .response(_, let reason) = startLine { return reason }
+        return nil
+    }
+}

@@ -1,0 +1,182 @@
+import Logging
+import MediaRelay
+import SDP
+import SIP
+
+/// The satellite's back-to-back user agent, sans-I/O: SIP messages, media results and the
+/// clock go in (`handle`), messages to send and media operations come out. One instance
+/// is confined to one event loop; it never blocks and never touches a socket.
+///
+/// Call flow (docs/call-control.md): an INVITE from the server names the second leg's
+/// target in `X-Trabant-Target`; the core allocates media for both legs, originates the
+/// second leg with its own offer and fresh keys, answers the first leg when the second
+/// answers, and tears both down on BYE, CANCEL, failure or timeout from either side.
+public final class B2BUACore {
+    public internal(set) var settings: CoreSettings
+    let logger: Logger
+    var calls: [String: Call] = [:]
+    var dialogs: [Dialog.ID: (call: String, side: Side)] = [:]
+    var clients: [String: ClientRecord] = [:]
+    var servers: [ServerTransaction.Key: ServerRecord] = [:]
+    var out: [CoreAction] = []
+    var now: Double = 0
+    var drainDeadline: Double?
+    public internal(set) var counters = CoreCounters()
+    var rng = SystemRandomNumberGenerator()
+
+    public static let allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
+
+    public init(settings: CoreSettings, logger: Logger = Logger(label: "trabant.sip")) {
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public var activeCalls: Int { calls.count }
+    public var isDraining: Bool { drainDeadline != nil }
+
+    /// Feeds one event; returns what to do, in order.
+    public func handle(_ event: CoreEvent, now: Double) -> [CoreAction] {
+        self.now = now
+        out.removeAll(keepingCapacity: true)
+        switch event {
+        case .message(let m, let connection):
+            counters.messagesReceived += 1
+            if m.isRequest { request(m, connection) } else { response(m) }
+        case .connectionClosed(let c):
+            for call in calls.values { for leg in call.legs where leg.connection == c { leg.connection = nil } }
+        case .sendFailed(let branch):
+            for (k, var r) in clients where r.transaction.branch == branch {
+                let outputs = r.transaction.transportFailed()
+                clients[k] = r
+                run(outputs, record: k)
+            }
+        case .mediaAllocated(let id, let result):
+            mediaAllocated(id, result)
+        case .tick:
+            tick()
+        case .drain(let deadline):
+            drainDeadline = deadline
+            logger.notice("draining: new calls get 503", metadata: ["sip.active_calls": "\(calls.count)"])
+        }
+        counters.callsActive = calls.count
+        return out
+    }
+
+    // MARK: requests
+
+    func request(_ m: SIPMessage, _ conn: ConnectionID) {
+        guard let method = m.method else { return }
+        if let missing = m.missingMandatoryHeader {
+            if method != "ACK" { reply(m, 400, conn, reason: "Bad Request (missing or malformed \(missing))") }
+            return
+        }
+        if method == "ACK" { return ack(m) }
+        guard let key = ServerTransaction.Key(m), key.branch.hasPrefix("z9hG4bK") else {
+            return reply(m, 400, conn, reason: "Bad Request (Via branch must start with z9hG4bK)")
+        }
+        if var existing = servers[key] {
+            // A retransmission: the transaction answers it.
+            let o = existing.transaction.receive(m, now: now)
+            servers[key] = existing
+            for case .send(let r) in o { out.append(.send(r, conn)) }
+            return
+        }
+        if method == "CANCEL" { return cancel(m, conn, key: key) }
+        if let mf = m.maxForwards, mf <= 0 { return reply(m, 483, conn) }
+        if m.to?.tag != nil { return inDialog(m, conn, key: key) }
+        switch method {
+        case "INVITE": newCall(m, conn, key: key)
+        case "OPTIONS":
+            var r = m.response(200, toTag: randomToken())
+            r.headers += [.init("Allow", Self.allow), .init("Accept", "application/sdp"), .init("Supported", "timer")]
+            out.append(.send(r, conn))
+        case "BYE", "UPDATE": reply(m, 481, conn)
+        case "REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "NOTIFY", "REFER", "INFO", "PRACK":
+            var r = m.response(405, toTag: randomToken())
+            r.headers.append(.init("Allow", Self.allow))
+            refuse(r, conn)
+        default:
+            var r = m.response(501, toTag: randomToken())
+            r.headers.append(.init("Allow", Self.allow))
+            refuse(r, conn)
+        }
+    }
+
+    func reply(_ m: SIPMessage, _ status: Int, _ conn: ConnectionID, reason: String? = nil, headers: [SIPMessage.Header] = []) {
+        var r = m.response(status, reason, toTag: m.to?.tag == nil ? randomToken() : nil)
+        r.headers += headers
+        refuse(r, conn)
+    }
+
+    func refuse(_ r: SIPMessage, _ conn: ConnectionID) {
+        if let s = r.status, s >= 300 { counters.requestsRefused[s, default: 0] += 1 }
+        out.append(.send(r, conn))
+    }
+
+    func ack(_ m: SIPMessage) {
+        // ACK to a non-2xx final answer: same branch as the INVITE (§17.2.1).
+        if let key = ServerTransaction.Key(m), var s = servers[key] {
+            _ = s.transaction.receive(m, now: now)
+            if s.transaction.state == .terminated { servers[key] = nil } else { servers[key] = s }
+            if s.transaction.state != .accepted { return }
+        }
+        // ACK to a 2xx: inside the dialog.
+        guard let id = Dialog.ID(incoming: m), let (callID, side) = dialogs[id], let call = calls[callID] else { return }
+        if side == .a && call.state == .answering {
+            call.state = .confirmed
+            call.ackDeadline = nil
+            log(call, .debug, "caller acknowledged; call confirmed")
+        }
+    }
+
+    // MARK: helpers
+
+    func randomToken() -> String {
+        String(UInt64.random(in: .min ... .max, using: &rng), radix: 36)
+    }
+
+    func newBranch() -> String { "z9hG4bK" + randomToken() + randomToken() }
+
+    func via(_ branch: String, tls: Bool = false) -> String {
+        "SIP/2.0/\(tls ? "TLS" : "TCP") \(hostPort);branch=\(branch)"
+    }
+
+    var hostPort: String {
+        let h = settings.advertisedHost.contains(":") ? "[\(settings.advertisedHost)]" : settings.advertisedHost
+        return "\(h):\(settings.advertisedPort)"
+    }
+
+    func contact(tls: Bool) -> String { "<sip:\(hostPort);transport=\(tls ? "tls" : "tcp")>" }
+
+    func log(_ call: Call, _ level: Logger.Level, _ message: Logger.Message, _ extra: Logger.Metadata = [:]) {
+        var md: Logger.Metadata = ["call.id": "\(call.id)", "sip.call_id": "\(call[.a].callID)"]
+        md.merge(extra) { $1 }
+        logger.log(level: level, message, metadata: md)
+    }
+
+    /// Sends a request on a side's connection, or opens one to its next hop.
+    func send(_ m: SIPMessage, to leg: CallLeg, branch: String) {
+        if let c = leg.connection {
+            out.append(.send(m, c))
+        } else if let hop = leg.hop ?? leg.dialog.flatMap({ NextHop(uri: $0.nextHop) }) {
+            out.append(.sendTo(m, hop, branch: branch))
+        }
+    }
+
+    /// Starts a client transaction for `m` on a side.
+    func start(_ m: SIPMessage, call: Call, side: Side, purpose: ClientPurpose) {
+        guard let tx = try? ClientTransaction(request: m, now: now, timers: settings.timers) else { return }
+        clients[tx.branch + "|" + (m.method ?? "")] = ClientRecord(transaction: tx, call: call.id, side: side, purpose: purpose, leg: call[side])
+        send(m, to: call[side], branch: tx.branch)
+    }
+
+    /// Answers through the stored server transaction of `key`.
+    func respond(_ r: SIPMessage, key: ServerTransaction.Key, conn: ConnectionID?) {
+        guard var s = servers[key] else { return }
+        let o = s.transaction.respond(r, now: now)
+        servers[key] = s.transaction.state == .terminated ? nil : s
+        if let status = r.status, status >= 300 { counters.requestsRefused[status, default: 0] += 1 }
+        guard let conn = conn ?? calls[s.call]?[s.side].connection else { return }
+        for case .send(let m) in o { out.append(.send(m, conn)) }
+    }
+}

@@ -1,0 +1,137 @@
+import MediaRelay
+import SDP
+import SIP
+
+/// The two sides of a bridged call: `a` sent us the INVITE, `b` is the leg we originate.
+enum Side: Int, Sendable {
+    case a = 0, b = 1
+    var other: Side { self == .a ? .b : .a }
+    /// The relay's leg name.
+    var legName: String { self == .a ? "caller" : "callee" }
+}
+
+/// One side's signaling and media state.
+final class CallLeg {
+    var connection: ConnectionID?
+    /// Where to connect when the connection is gone (the target, then the dialog's next hop).
+    var hop: NextHop?
+    var callID: String
+    var localTag: String
+    var dialog: Dialog?
+    /// The peer's audio stream as last described.
+    var remote: AudioStream?
+    /// Our key on this leg (what we protect towards the peer with) and the peer's.
+    var localKey: CryptoAttribute?
+    var remoteKey: CryptoAttribute?
+    /// Our media address on this leg.
+    var local: OfferAnswer.Local?
+    /// The last description we sent on this leg (re-sent when a re-INVITE has no offer).
+    var lastSDP: SessionDescription?
+    // RFC 4028 on this leg.
+    var sessionInterval: Int?
+    var refreshAt: Double?
+    var expiresAt: Double?
+
+    init(callID: String, localTag: String) {
+        self.callID = callID
+        self.localTag = localTag
+    }
+
+    /// Restarts the session timer after a refresh (RFC 4028 §10): we refresh at half the
+    /// interval; a peer that refreshes gets the interval minus min(32, interval/3).
+    func sessionRefreshed(now: Double, weRefresh: Bool) {
+        guard let se = sessionInterval.map(Double.init) else { return }
+        if weRefresh {
+            refreshAt = now + se / 2
+            expiresAt = nil
+        } else {
+            refreshAt = nil
+            expiresAt = now + se - min(32, se / 3)
+        }
+    }
+}
+
+/// A re-INVITE we are relaying from one side to the other.
+struct PendingReinvite {
+    let from: Side
+    let serverKey: ServerTransaction.Key
+    let offer: SessionDescription
+    let audioIndex: Int
+    let stream: AudioStream
+    let chosenTag: Int
+}
+
+enum CallState: String {
+    /// Waiting for the relay's ports.
+    case allocating
+    /// INVITE sent to the target; ringing.
+    case calling
+    /// 200 sent to the caller; waiting for its ACK.
+    case answering
+    case confirmed
+}
+
+final class Call {
+    let id: String
+    var state: CallState = .allocating
+    let legs: [CallLeg]
+    /// The caller's INVITE and its description.
+    let invite: SIPMessage
+    let inviteKey: ServerTransaction.Key
+    let offer: SessionDescription
+    let offerIndex: Int
+    let offerStream: AudioStream
+    let chosenKey: CryptoAttribute
+    let target: SIPURI
+    /// Our INVITE to the target and the keys it offered.
+    var outgoingInvite: SIPMessage?
+    var offeredKeys: [CryptoAttribute] = []
+    /// The answer we give the caller, made once from the target's answer.
+    var answerToA: SessionDescription?
+    var media: CallInfo?
+    var ringDeadline: Double?
+    var ackDeadline: Double?
+    var pending: PendingReinvite?
+    var cancelled = false
+    let startedAt: Double
+    /// RFC 4028 as the caller asked (interval, who refreshes).
+    var callerSessionExpires: (Int, String)?
+
+    init(
+        id: String, invite: SIPMessage, inviteKey: ServerTransaction.Key, offer: SessionDescription, offerIndex: Int,
+        offerStream: AudioStream, chosenKey: CryptoAttribute, target: SIPURI, aLeg: CallLeg, bLeg: CallLeg, now: Double
+    ) {
+        self.id = id
+        self.invite = invite
+        self.inviteKey = inviteKey
+        self.offer = offer
+        self.offerIndex = offerIndex
+        self.offerStream = offerStream
+        self.chosenKey = chosenKey
+        self.target = target
+        self.legs = [aLeg, bLeg]
+        self.startedAt = now
+    }
+
+    subscript(side: Side) -> CallLeg { legs[side.rawValue] }
+}
+
+/// Why a client transaction was started, so its responses go to the right handler.
+enum ClientPurpose {
+    case invite, reinvite, bye, cancel, refresh
+}
+
+struct ClientRecord {
+    var transaction: ClientTransaction
+    let call: String
+    let side: Side
+    let purpose: ClientPurpose
+    /// The leg it was sent on: its ACK or CANCEL still goes there after the call ended.
+    let leg: CallLeg
+}
+
+struct ServerRecord {
+    var transaction: ServerTransaction
+    let call: String
+    let side: Side
+}
