@@ -1,0 +1,549 @@
+#!/usr/bin/env python3
+"""Two headless baresip 1.0.0 instances on loopback making a real SDES-SRTP call over SIP TCP.
+
+The callee (user "b") auto-answers; the caller (user "a") dials, both send a sine tone from a
+WAV file (aufile), and the sndfile filter dumps what each side decoded to a WAV file. After
+--seconds of talk time the caller hangs up; the script stops both instances, checks the audio
+the callee received (dominant frequency == --freq, RMS above --min-rms) and, unless --one-way,
+the audio the caller received (dominant frequency == --callee-freq), checks from the SIP trace
+(baresip -s) that the offer was RTP/SAVP with a=crypto and that the INVITE went over TCP, and
+prints one JSON object. Exit code 0 when "ok" is true, 1 when a check failed, 2 on a setup
+error (ports busy, baresip missing).
+
+  python3 baresip_call.py                                   # a -> b directly
+  python3 baresip_call.py --dial 'sip:b@127.0.0.1:5060;transport=tcp'
+        # caller sends the INVITE to a B2BUA on 5060; the R-URI carries no callee address, so
+        # the B2BUA has to be told where b is in some other way (baresip 1.0.0 cannot add a
+        # custom header such as X-Trabant-Target, see --target-in-uri and --outbound)
+  python3 baresip_call.py --outbound 'sip:127.0.0.1:5060;transport=tcp'
+        # R-URI stays sip:b@127.0.0.1:CALLEE_PORT;transport=tcp, and the INVITE is sent to
+        # 127.0.0.1:5060 with "Route: <sip:127.0.0.1:5060;transport=tcp;lr>" (account outbound
+        # proxy); the B2BUA can take the callee from the R-URI
+
+Ports: each instance binds SIP UDP+TCP on PORT, TCP (TLS listener, libre does it even without
+a certificate) on PORT+1 and ctrl_tcp on PORT+2, so callee and caller ports must be >= 3 apart.
+RTP: caller uses the lower half of --rtp-ports, callee the upper half.
+
+baresip 1.0.0 facts this relies on (checked on Debian 12's baresip 1.0.0):
+  * aufile is an audio *source* only (S16LE WAV, sample rate must equal the codec/ausrc rate,
+    mono); there is no aufile player in 1.0.0. The player is aubridge (a no-hardware device);
+    the decoded audio is captured by the sndfile audio filter (snd_path DIR ->
+    DIR/dump-<timestamp>-dec.wav / -enc.wav), which runs on the receive path whether or not
+    the player pulls.
+  * net_interface 127.0.0.1 puts 127.0.0.1 into c= (without it the eth0 address is used);
+    net_interface lo does NOT work (libre finds no address on lo).
+  * The account's URI parameters are appended to every dialled URI, so the caller's account
+    has no ;transport=tcp (the dial URI carries it), else the R-URI gets it twice.
+  * The callee UA is looked up by the R-URI user part (contact user or AOR user): anything
+    but "b" gets 404 Not Found.
+  * ctrl_tcp (netstring-framed JSON, {"command": "dial", "params": URI}) drives the caller;
+    its events (CALL_ESTABLISHED, CALL_MENC, CALL_CLOSED) tell when the call is up. Without
+    ctrl_tcp, `baresip -f DIR -e "/dial URI" -t SECONDS` also works (menu.so must be loaded;
+    -t counts from start-up and the quit sends BYE). Send ONE SIGTERM only: a second signal
+    makes baresip exit at once, without BYE.
+  * No way to add a custom header (X-Trabant-Target) to the INVITE from the command line,
+    config or account in 1.0.0 (ua_set_custom_hdrs() is C API only). "?X-Hdr=value" in the
+    dialled URI stays in the Request-URI (and To) verbatim. -u params are not put in the
+    INVITE either. Use the account outbound proxy (--outbound) to reach a B2BUA instead.
+  * The caller sends one plain 16-byte RTCP packet before SRTP is up; the far side logs
+    "srtp: failed to decrypt RTCP packet with 16 bytes (Bad message)". Harmless.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+
+BARESIP = shutil.which("baresip") or "/usr/bin/baresip"
+MODULE_PATH_CANDIDATES = ["/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules",
+                          "/usr/local/lib/baresip/modules"]
+ANSI = re.compile(r"\x1b\[[0-9;]*m|\[;m|\[3\d(;1)?m")
+
+
+def module_path():
+    for p in MODULE_PATH_CANDIDATES:
+        if os.path.exists(os.path.join(p, "aufile.so")):
+            return p
+    raise SystemExit("baresip modules (aufile.so) not found in " + ", ".join(MODULE_PATH_CANDIDATES))
+
+
+def write_tone(path, freq, seconds, rate=8000, amplitude=12000):
+    n = int(rate * seconds)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", int(amplitude * math.sin(2 * math.pi * freq * i / rate)))
+                               for i in range(n)))
+
+
+def write_config(d, sip_port, ctrl_port, rtp_ports, tone, account, modpath):
+    os.makedirs(os.path.join(d, "rec"), exist_ok=True)
+    cfg = f"""# generated by baresip_call.py for baresip 1.0.0
+poll_method		epoll
+sip_listen		127.0.0.1:{sip_port}
+call_local_timeout	30
+call_max_calls		4
+audio_player		aubridge,sink_{sip_port}
+audio_source		aufile,{tone}
+audio_alert		aubridge,alert_{sip_port}
+ausrc_srate		8000
+auplay_srate		8000
+ausrc_channels		1
+auplay_channels		1
+audio_level		no
+ausrc_format		s16
+auplay_format		s16
+auenc_format		s16
+audec_format		s16
+audio_buffer		20-160
+rtp_tos			0
+rtp_ports		{rtp_ports}
+rtcp_mux		no
+jitter_buffer_delay	5-10
+rtp_stats		no
+net_interface		127.0.0.1
+module_path		{modpath}
+module			g711.so
+module			aufile.so
+module			aubridge.so
+module			sndfile.so
+module			srtp.so
+module_tmp		account.so
+module_app		menu.so
+module_app		ctrl_tcp.so
+ctrl_tcp_listen		127.0.0.1:{ctrl_port}
+snd_path		{os.path.join(d, "rec")}
+statmode_default	off
+ringback_disabled	yes
+"""
+    with open(os.path.join(d, "config"), "w") as f:
+        f.write(cfg)
+    with open(os.path.join(d, "accounts"), "w") as f:
+        f.write(account + "\n")
+    with open(os.path.join(d, "contacts"), "w") as f:
+        f.write("")
+
+
+def port_free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:  # ignore TIME_WAIT left by the previous run (libre sets it too)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+class Ctrl:
+    """baresip ctrl_tcp client: netstring-framed JSON both ways."""
+
+    def __init__(self, port, deadline):
+        last = None
+        while time.time() < deadline:
+            try:
+                self.s = socket.create_connection(("127.0.0.1", port), timeout=1)
+                break
+            except OSError as e:
+                last = e
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"ctrl_tcp on port {port} not reachable: {last}")
+        self.s.settimeout(0.2)
+        self.buf = b""
+        self.events = []
+        self.responses = []
+
+    def send(self, command, params=None):
+        msg = {"command": command, "token": command}
+        if params is not None:
+            msg["params"] = params
+        j = json.dumps(msg).encode()
+        self.s.sendall(str(len(j)).encode() + b":" + j + b",")
+
+    def poll(self, timeout):
+        end = time.time() + timeout
+        new = []
+        while True:
+            try:
+                d = self.s.recv(65536)
+                if not d:
+                    break
+                self.buf += d
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+            while True:
+                m = re.match(rb"(\d+):", self.buf)
+                if not m:
+                    break
+                n = int(m.group(1))
+                start = m.end()
+                if len(self.buf) < start + n + 1:
+                    break
+                try:
+                    obj = json.loads(self.buf[start:start + n])
+                except ValueError:
+                    obj = {"raw": self.buf[start:start + n].decode(errors="replace")}
+                self.buf = self.buf[start + n + 1:]
+                (self.events if obj.get("event") else self.responses).append(obj)
+                new.append(obj)
+            if new or time.time() >= end:
+                return new
+
+    def wait_event(self, types, timeout):
+        end = time.time() + timeout
+        for e in self.events:
+            if e.get("type") in types:
+                return e
+        while time.time() < end:
+            for e in self.poll(min(0.5, max(0.01, end - time.time()))):
+                if e.get("event") and e.get("type") in types:
+                    return e
+        return None
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
+def stop(proc, grace):
+    """Single SIGTERM (baresip's handler stops the UAs gracefully; a second signal makes it exit
+    at once), then SIGKILL after grace seconds."""
+    if proc.poll() is not None:
+        return proc.returncode
+    try:
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=5)
+
+
+def read_log(path):
+    with open(path, "rb") as f:
+        return ANSI.sub("", f.read().decode("utf-8", errors="replace"))
+
+
+def sip_messages(log):
+    """SIP messages printed by baresip -s: '#\\n<PROTO> src -> dst\\n<message>\\n\\n'."""
+    out = []
+    parts = re.split(r"^#\s*$", log, flags=re.M)
+    for p in parts[1:]:
+        lines = p.strip("\n").split("\n")
+        if not lines:
+            continue
+        m = re.match(r"(UDP|TCP|TLS|WS|WSS) (\S+) -> (\S+)", lines[0])
+        if not m:
+            continue
+        text = "\n".join(l.rstrip("\r") for l in lines[1:])
+        head, _, body = text.partition("\n\n")
+        out.append({"proto": m.group(1), "src": m.group(2), "dst": m.group(3),
+                    "start": head.split("\n")[0], "headers": head.split("\n")[1:], "body": body})
+    return out
+
+
+def sdp_info(sdp):
+    m = re.search(r"^m=audio (\d+) (\S+) ", sdp, flags=re.M)
+    c = re.search(r"^c=IN IP4 (\S+)", sdp, flags=re.M)
+    return {"proto": m.group(2) if m else None, "port": int(m.group(1)) if m else None,
+            "addr": c.group(1) if c else None,
+            "crypto": re.findall(r"^a=crypto:\d+ (\S+) inline:", sdp, flags=re.M)}
+
+
+def first_invite(msgs, outgoing_port=None, incoming_port=None):
+    for m in msgs:
+        if not m["start"].startswith("INVITE "):
+            continue
+        if outgoing_port is not None and m["src"].endswith(f":{outgoing_port}"):
+            return m
+        if incoming_port is not None and m["dst"].endswith(f":{incoming_port}"):
+            return m
+        if outgoing_port is None and incoming_port is None:
+            return m
+    return None
+
+
+def read_wav(path):
+    with wave.open(path, "rb") as w:
+        n, rate, ch, sw = w.getnframes(), w.getframerate(), w.getnchannels(), w.getsampwidth()
+        raw = w.readframes(n)
+    if sw != 2:
+        raise ValueError(f"{path}: sample width {sw}")
+    samples = list(struct.unpack("<%dh" % (len(raw) // 2), raw))
+    if ch > 1:
+        samples = samples[::ch]
+    return samples, rate
+
+
+def goertzel_power(x, rate, f):
+    w = 2 * math.pi * f / rate
+    coeff = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for v in x:
+        s0 = v + coeff * s1 - s2
+        s2, s1 = s1, s0
+    return s1 * s1 + s2 * s2 - coeff * s1 * s2
+
+
+def dominant_freq(x, rate):
+    """Dominant frequency (1 Hz resolution for a 1 s window) and the share of the signal's
+    energy within +-15 Hz of it."""
+    try:
+        import numpy as np
+        a = np.asarray(x, dtype=float)
+        a = a - a.mean()
+        spec = np.abs(np.fft.rfft(a * np.hanning(len(a)))) ** 2
+        freqs = np.fft.rfftfreq(len(a), 1.0 / rate)
+        spec[freqs < 50] = 0
+        k = int(spec.argmax())
+        band = (freqs > freqs[k] - 15) & (freqs < freqs[k] + 15)
+        total = float(spec.sum()) or 1.0
+        return float(freqs[k]), float(spec[band].sum()) / total
+    except ImportError:
+        mean = sum(x) / len(x)
+        x = [v - mean for v in x]
+        coarse = max(range(60, rate // 2 - 10, 10), key=lambda f: goertzel_power(x, rate, f))
+        best = max(range(coarse - 10, coarse + 11), key=lambda f: goertzel_power(x, rate, f))
+        n = len(x)
+        total = sum(v * v for v in x) * n / 2 or 1.0  # Parseval: |X(f)|^2 summed ~ N/2 * sum x^2
+        band = sum(goertzel_power(x, rate, f) for f in range(best - 15, best + 16, max(1, rate // n)))
+        return float(best), min(1.0, band / total)
+
+
+def analyse(path, expect_freq, tol, min_rms):
+    res = {"file": path, "ok": False}
+    if not path or not os.path.exists(path):
+        res["error"] = "no recording"
+        return res
+    try:
+        x, rate = read_wav(path)
+    except Exception as e:  # noqa: BLE001 - report any decode problem
+        res["error"] = f"unreadable WAV: {e}"
+        return res
+    res["seconds"] = round(len(x) / rate, 2) if rate else 0
+    if len(x) < rate // 2:
+        res["error"] = "recording shorter than 0.5 s"
+        return res
+    frame = rate // 50
+    loud = [i for i in range(0, len(x) - frame, frame)
+            if math.sqrt(sum(v * v for v in x[i:i + frame]) / frame) > min_rms / 4]
+    res["non_silent_seconds"] = round(len(loud) * frame / rate, 2)
+    if loud:
+        # analyse up to 1 s from the middle of the non-silent part
+        mid = loud[len(loud) // 2]
+        start = max(loud[0], mid - rate // 2)
+        seg = x[start:start + rate]
+    else:
+        seg = x[len(x) // 2 - rate // 4:len(x) // 2 + rate // 4]
+    rms = math.sqrt(sum(v * v for v in seg) / len(seg))
+    freq, purity = dominant_freq(seg, rate)
+    res.update({"rate": rate, "rms": round(rms, 1), "freq": round(freq, 1),
+                "tone_energy_share": round(purity, 3)})
+    res["ok"] = abs(freq - expect_freq) <= tol and rms >= min_rms
+    if not res["ok"]:
+        res["error"] = (f"dominant {freq:.1f} Hz (want {expect_freq}+-{tol}), rms {rms:.0f} "
+                        f"(want >= {min_rms})")
+    return res
+
+
+def newest(pattern):
+    files = sorted(glob.glob(pattern), key=os.path.getmtime)
+    return files[-1] if files else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--callee-port", type=int, default=15110)
+    ap.add_argument("--caller-port", type=int, default=15120)
+    ap.add_argument("--rtp-ports", default="15200-15299",
+                    help="RTP range; caller gets the lower half, callee the upper half")
+    ap.add_argument("--dial", help="URI the caller dials (default sip:b@127.0.0.1:CALLEE_PORT;transport=tcp)")
+    ap.add_argument("--outbound", help="outbound proxy for the caller account, e.g. "
+                    "'sip:127.0.0.1:5060;transport=tcp' (adds Route: <...;lr>, R-URI unchanged)")
+    ap.add_argument("--target-in-uri", action="store_true",
+                    help="append ?X-Trabant-Target=<callee URI> (URI header) to --dial; baresip "
+                    "1.0.0 leaves it in the Request-URI, it does NOT become a header")
+    ap.add_argument("--seconds", type=float, default=5, help="talk time before the caller hangs up")
+    ap.add_argument("--freq", type=int, default=1000, help="caller's tone (checked at the callee)")
+    ap.add_argument("--callee-freq", type=int, default=440, help="callee's tone (checked at the caller)")
+    ap.add_argument("--one-way", action="store_true", help="do not require callee->caller audio")
+    ap.add_argument("--tolerance", type=float, default=20)
+    ap.add_argument("--min-rms", type=float, default=1000)
+    ap.add_argument("--mediaenc", default="srtp-mand",
+                    help="account mediaenc: srtp-mand (default), srtp, srtp-mandf, or none")
+    ap.add_argument("--setup-timeout", type=float, default=10)
+    ap.add_argument("--workdir", help="keep configs/logs/recordings here (default: temp, removed)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
+    args = ap.parse_args()
+
+    result = {"ok": False}
+    if not os.path.exists(BARESIP):
+        print(json.dumps({"ok": False, "error": "baresip not installed"}))
+        return 2
+    ports = {"callee": args.callee_port, "caller": args.caller_port}
+    if abs(args.callee_port - args.caller_port) < 3:
+        print(json.dumps({"ok": False, "error": "callee and caller ports must be >= 3 apart "
+                          "(PORT, PORT+1 TLS, PORT+2 ctrl_tcp)"}))
+        return 2
+    busy = [p for base in ports.values() for p in (base, base + 1, base + 2) if not port_free(p)]
+    if busy:
+        print(json.dumps({"ok": False, "error": f"ports busy: {busy}"}))
+        return 2
+    lo, hi = (int(v) for v in args.rtp_ports.split("-"))
+    mid = (lo + hi) // 2
+    caller_rtp, callee_rtp = f"{lo}-{mid}", f"{mid + 1}-{hi}"
+
+    work = args.workdir or tempfile.mkdtemp(prefix="baresip_call_")
+    os.makedirs(work, exist_ok=True)
+    cleanup = not (args.workdir or args.keep)
+    procs = []
+    ctrls = []
+    try:
+        modpath = module_path()
+        tone_len = args.seconds + args.setup_timeout + 20
+        caller_tone = os.path.join(work, f"tone_{args.freq}.wav")
+        callee_tone = os.path.join(work, f"tone_{args.callee_freq}.wav")
+        write_tone(caller_tone, args.freq, tone_len)
+        write_tone(callee_tone, args.callee_freq, tone_len)
+
+        enc = "" if args.mediaenc in ("", "none") else f";mediaenc={args.mediaenc}"
+        common = f";answermode=auto{enc};audio_codecs=PCMU/8000/1;regint=0"
+        callee_uri = f"sip:b@127.0.0.1:{args.callee_port};transport=tcp"
+        callee_dir, caller_dir = os.path.join(work, "callee"), os.path.join(work, "caller")
+        write_config(callee_dir, args.callee_port, args.callee_port + 2, callee_rtp, callee_tone,
+                     f"<{callee_uri}>{common}", modpath)
+        outbound = f';outbound="{args.outbound}"' if args.outbound else ""
+        # no ;transport=tcp on the caller's account: baresip appends the account's URI
+        # parameters to every dialled URI
+        write_config(caller_dir, args.caller_port, args.caller_port + 2, caller_rtp, caller_tone,
+                     f"<sip:a@127.0.0.1:{args.caller_port}>{common}{outbound}", modpath)
+        dial = args.dial or callee_uri
+        if args.target_in_uri:
+            dial += "?X-Trabant-Target=" + f"<{callee_uri}>".replace("<", "%3C").replace(">", "%3E")
+        result.update({"dial": dial, "outbound": args.outbound, "workdir": work,
+                       "baresip": subprocess.run([BARESIP, "-h"], capture_output=True, text=True,
+                                                 timeout=5).stdout.split("\n")[0].strip()})
+
+        hard = int(args.setup_timeout + args.seconds + 20)
+        callee_log, caller_log = os.path.join(work, "callee.log"), os.path.join(work, "caller.log")
+        with open(callee_log, "wb") as lf:
+            procs.append(subprocess.Popen([BARESIP, "-f", callee_dir, "-s", "-t", str(hard + 5)],
+                                          stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+        callee_ctrl = Ctrl(args.callee_port + 2, time.time() + 5)
+        ctrls.append(callee_ctrl)
+        with open(caller_log, "wb") as lf:
+            procs.append(subprocess.Popen([BARESIP, "-f", caller_dir, "-s", "-t", str(hard)],
+                                          stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
+        caller_ctrl = Ctrl(args.caller_port + 2, time.time() + 5)
+        ctrls.append(caller_ctrl)
+
+        t0 = time.time()
+        caller_ctrl.send("dial", dial)
+        ev = caller_ctrl.wait_event({"CALL_ESTABLISHED", "CALL_CLOSED"}, args.setup_timeout)
+        result["established"] = bool(ev and ev["type"] == "CALL_ESTABLISHED")
+        result["setup_ms"] = round((time.time() - t0) * 1000)
+        if result["established"]:
+            t_est = time.time()
+            closed = caller_ctrl.wait_event({"CALL_CLOSED"}, args.seconds)
+            if closed:
+                result["closed_early"] = closed.get("param")
+            else:
+                caller_ctrl.send("hangup")
+                closed = caller_ctrl.wait_event({"CALL_CLOSED"}, 5)
+            result["talk_seconds"] = round(time.time() - t_est, 2)
+            result["caller_close_reason"] = closed.get("param") if closed else None
+            result["callee_closed"] = bool(callee_ctrl.wait_event({"CALL_CLOSED"}, 5))
+        else:
+            result["error"] = "call not established" + (f": {ev.get('param')}" if ev else " (timeout)")
+        menc = [e for e in caller_ctrl.events if e.get("type") == "CALL_MENC"]
+        result["caller_menc_event"] = menc[0].get("param") if menc else None
+
+        for c in (caller_ctrl, callee_ctrl):
+            try:
+                c.send("quit")
+            except OSError:
+                pass
+        for p in procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+    except Exception as e:  # noqa: BLE001 - always report JSON
+        result["error"] = f"{type(e).__name__}: {e}"
+    finally:
+        for c in ctrls:
+            c.close()
+        result["exit_codes"] = [stop(p, 5) for p in procs]
+
+    try:
+        clog = read_log(os.path.join(work, "caller.log"))
+        blog = read_log(os.path.join(work, "callee.log"))
+        sent = first_invite(sip_messages(clog), outgoing_port=None)
+        got = first_invite(sip_messages(blog), incoming_port=args.callee_port)
+        sent_sdp = sdp_info(sent["body"]) if sent else {}
+        got_sdp = sdp_info(got["body"]) if got else {}
+        result["caller_invite"] = {"transport": sent["proto"], "request_line": sent["start"],
+                                   "route": [h for h in sent["headers"] if h.lower().startswith("route:")],
+                                   "sdp": sent_sdp} if sent else None
+        result["callee_invite"] = {"transport": got["proto"], "request_line": got["start"],
+                                   "x_headers": [h for h in got["headers"] if h.lower().startswith("x-")],
+                                   "sdp": got_sdp} if got else None
+        result["srtp_offered"] = bool(sent_sdp.get("proto") == "RTP/SAVP" and sent_sdp.get("crypto"))
+        result["callee_got_srtp_offer"] = bool(got_sdp.get("proto") == "RTP/SAVP" and got_sdp.get("crypto"))
+        m = re.findall(r"SRTP is Enabled \(cryptosuite=([^)]+)\)", blog)
+        result["callee_srtp_enabled"] = m[0] if m else None
+        m = re.findall(r"SRTP is Enabled \(cryptosuite=([^)]+)\)", clog)
+        result["caller_srtp_enabled"] = m[0] if m else None
+        result["tcp"] = bool(sent and sent["proto"] == "TCP" and (not got or got["proto"] == "TCP"))
+        errs = [l for l in (clog + blog).split("\n")
+                if re.search(r"(srtp|call|ua|audio|stream).*(fail|error|not found)", l, re.I)]
+        if errs:
+            result["log_errors"] = errs[:10]
+
+        fwd = analyse(newest(os.path.join(work, "callee", "rec", "*-dec.wav")), args.freq,
+                      args.tolerance, args.min_rms)
+        rev = analyse(newest(os.path.join(work, "caller", "rec", "*-dec.wav")), args.callee_freq,
+                      args.tolerance, args.min_rms)
+        result["freq"] = fwd.get("freq")
+        result["rms"] = fwd.get("rms")
+        result["callee_received"] = fwd
+        result["caller_received"] = rev
+        want_srtp = args.mediaenc not in ("", "none")
+        result["ok"] = bool(result.get("established") and fwd["ok"] and (args.one_way or rev["ok"])
+                            and result["tcp"]
+                            and (not want_srtp or (result["srtp_offered"] and result["callee_srtp_enabled"])))
+    except Exception as e:  # noqa: BLE001
+        result["ok"] = False
+        result.setdefault("error", f"analysis: {type(e).__name__}: {e}")
+
+    if cleanup and result["ok"]:
+        shutil.rmtree(work, ignore_errors=True)
+        result["workdir"] = None
+    elif cleanup:
+        result["note"] = "failed run: workdir kept for inspection"
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
