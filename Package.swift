@@ -110,7 +110,7 @@ let package = Package(
         ),
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP", "SRTP"]),
-        .testTarget(name: "SIPTests", dependencies: ["SIP"]),
+        .testTarget(name: "SIPTests", dependencies: ["SIP"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CallControlTests", dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TrabantBenchAgent"]),

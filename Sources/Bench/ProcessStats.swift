@@ -14,6 +14,24 @@ public enum ProcessStats {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// CPU seconds of a process and its direct children (kamailio forks its workers).
+    public static func treeCPUSeconds(pid: Int32) -> Double {
+        children(of: pid).reduce(cpuSeconds(pid: pid) ?? 0) { $0 + (cpuSeconds(pid: $1) ?? 0) }
+    }
+
+    /// The direct children of a process.
+    public static func children(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap { e -> Int32? in
+            guard let child = Int32(e), child != pid,
+                let text = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+                let close = text.lastIndex(of: ")")
+            else { return nil }
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
+        }
+    }
+
     /// VmRSS in bytes.
     public static func residentBytes(pid: Int32) -> Int? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }

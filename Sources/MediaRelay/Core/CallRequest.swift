@@ -52,11 +52,23 @@ public struct LegInfo: Sendable {
     public var localRTCP: MediaAddress?
     /// Our keys towards the remote; nil for a leg that waits for its answer.
     public var localCrypto: SRTPParameters?
+
+    public init(name: String, local: MediaAddress, localRTCP: MediaAddress? = nil, localCrypto: SRTPParameters?) {
+        self.name = name
+        self.local = local
+        self.localRTCP = localRTCP
+        self.localCrypto = localCrypto
+    }
 }
 
 public struct CallInfo: Sendable {
     public var id: String
     public var legs: [LegInfo]
+
+    public init(id: String, legs: [LegInfo]) {
+        self.id = id
+        self.legs = legs
+    }
 }
 
 /// Why a call ended.

@@ -55,6 +55,9 @@ public struct ClientTransaction: Sendable {
         switch (state, status) {
         case (.calling, 100..<200), (.trying, 100..<200), (.proceeding, 100..<200):
             state = .proceeding
+            // Timer B only runs while calling (§17.1.1.2): a ringing INVITE waits for the TU's
+            // CANCEL. Timer F keeps running for non-INVITE.
+            if isInvite { deadline = nil }
             return [.deliver(response)]
         case (.calling, 200..<300), (.proceeding, 200..<300):
             if isInvite {
