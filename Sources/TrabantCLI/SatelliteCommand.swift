@@ -29,6 +29,11 @@ struct SatelliteCommand: AsyncParsableCommand {
         let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
         let controller = CallController(settings: settings.sip, relay: relay, logger: Logger(label: "trabant.sip"))
         try await controller.start()
+        var metricsServer: MetricsServer?
+        if let m = settings.metrics {
+            metricsServer = try await MetricsServer(host: m.host, port: m.port, controller: controller, relay: relay)
+            logger.info("metrics at http://\(m.host):\(metricsServer!.port)/metrics")
+        }
         let group = ServiceGroup(
             configuration: .init(
                 services: [
@@ -37,6 +42,7 @@ struct SatelliteCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        await metricsServer?.stop()
         logger.info("satellite stopped")
     }
 }

@@ -202,7 +202,7 @@ public struct ConfigReader: Sendable {
         return s
     }
 
-    static func isAddress(_ s: String) -> Bool {
+    public static func isAddress(_ s: String) -> Bool {
         var v4 = in_addr()
         var v6 = in6_addr()
         return inet_pton(AF_INET, s, &v4) == 1 || inet_pton(AF_INET6, s, &v6) == 1

@@ -1,3 +1,4 @@
+import Foundation
 import CallControl
 import Logging
 import MediaRelay
@@ -7,10 +8,13 @@ public struct SatelliteSettings: Sendable {
     public var media: RelayConfiguration
     public var sip: CallControllerSettings
     public var log: LogSettings
+    /// Where Prometheus scrapes GET /metrics; nil when off.
+    public var metrics: (host: String, port: Int)?
 
     public static let allowedKeys: Set<String> = Set([
         "media.bind", "media.advertise", "media.port_range", "media.port_quarantine", "media.inactivity_timeout",
         "media.max_call_duration", "media.threads", "media.read_batch",
+        "metrics.listen",
     ]).union(LogSettings.allowedKeys).union(CallControllerSettings.allowedKeys)
 
     public init(_ r: ConfigReader) throws(ConfigError) {
@@ -26,6 +30,17 @@ public struct SatelliteSettings: Sendable {
             readBatch: try r.int("media.read_batch", in: 1...1024, default: d.readBatch))
         log = try LogSettings(r)
         sip = try CallControllerSettings(r, mediaAdvertise: media.advertisedHost)
+        let listen = try r.string("metrics.listen", default: "127.0.0.1:9280")
+        if listen == "off" {
+            metrics = nil
+        } else {
+            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
+                (0...65535).contains(port), ConfigReader.isAddress(String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+            else {
+                throw r.invalid("metrics.listen", "'\(listen)' is not ADDRESS:PORT (e.g. 127.0.0.1:9280, [::1]:9280) or off")
+            }
+            metrics = (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+        }
         do {
             try media.validate()
         } catch {

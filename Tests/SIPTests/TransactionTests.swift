@@ -392,13 +392,17 @@ struct TransactionTests {
         #expect(out45 == [])
     }
 
-    @Test func serverTransactionNeedsAnRFC3261BranchAndIsNotForAck() {
-        #expect(throws: SIPTransactionError.self) {
-            _ = try ServerTransaction(request: Self.request("INVITE", via: "SIP/2.0/TCP 192.0.2.1:5060"))
-        }
-        #expect(throws: SIPTransactionError.self) {
-            _ = try ServerTransaction(request: Self.request("INVITE", via: "SIP/2.0/TCP 192.0.2.1;branch=abc"))
-        }
+    /// RFC 2543 peers (no magic cookie, or no branch) still get a transaction, matched by
+    /// the §17.2.3 rule: Request-URI, tags, Call-ID, CSeq and top Via. ACK gets none.
+    @Test func serverTransactionForRFC2543PeersAndNotForAck() throws {
+        let noBranch = try ServerTransaction(request: Self.request("INVITE", via: "SIP/2.0/TCP 192.0.2.1:5060"))
+        let oldBranch = try ServerTransaction(request: Self.request("INVITE", via: "SIP/2.0/TCP 192.0.2.1;branch=abc"))
+        #expect(noBranch.key.branch.hasPrefix("rfc2543;"))
+        #expect(oldBranch.key != noBranch.key, "the old-style branch is part of the key")
+        let retransmission = try #require(ServerTransaction.Key(Self.request("INVITE", via: "SIP/2.0/TCP 192.0.2.1;branch=abc")))
+        #expect(retransmission == oldBranch.key)
+        let ack = try #require(ServerTransaction.Key(Self.request("ACK", via: "SIP/2.0/TCP 192.0.2.1;branch=abc", cseqMethod: "INVITE")))
+        #expect(ack == oldBranch.key, "the ACK for a non-2xx matches its INVITE")
         #expect(throws: SIPTransactionError.self) {
             _ = try ServerTransaction(request: Self.request("ACK", cseqMethod: "INVITE"))
         }
@@ -426,7 +430,8 @@ struct TransactionTests {
         let otherBranch = ServerTransaction.Key(Self.request("INVITE", via: "SIP/2.0/TCP host.example;branch=z9hG4bKk2"))
         #expect(otherBranch != key)
 
-        #expect(ServerTransaction.Key(Self.request("INVITE", via: "SIP/2.0/TCP host.example")) == nil)
+        #expect(ServerTransaction.Key(Self.request("INVITE", via: "SIP/2.0/TCP host.example"))?.branch.hasPrefix("rfc2543;") == true)
+        #expect(ServerTransaction.Key(Self.request("INVITE", via: nil)) == nil)
         #expect(ServerTransaction.Key(Self.invite.response(200)) == nil)
 
         let tx = try ServerTransaction(request: Self.request("INVITE", via: "SIP/2.0/TCP host.example;branch=z9hG4bKk1"))

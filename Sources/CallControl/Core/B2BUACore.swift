@@ -2,6 +2,7 @@ import Logging
 import MediaRelay
 import SDP
 import SIP
+import SRTP
 
 /// The satellite's back-to-back user agent, sans-I/O: SIP messages, media results and the
 /// clock go in (`handle`), messages to send and media operations come out. One instance
@@ -22,9 +23,12 @@ public final class B2BUACore {
     var now: Double = 0
     var drainDeadline: Double?
     public internal(set) var counters = CoreCounters()
-    var rng = SystemRandomNumberGenerator()
+    var rng = SecureRandom()
 
     public static let allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
+    static let methods: Set<String> = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE"]
+    /// Methods of SIP and its extensions that this user agent knows but does not serve (405).
+    static let knownMethods: Set<String> = ["REGISTER", "SUBSCRIBE", "NOTIFY", "PUBLISH", "MESSAGE", "REFER", "INFO", "PRACK"]
 
     public init(settings: CoreSettings, logger: Logger = Logger(label: "trabant.sip")) {
         self.settings = settings
@@ -66,14 +70,27 @@ public final class B2BUACore {
 
     func request(_ m: SIPMessage, _ conn: ConnectionID) {
         guard let method = m.method else { return }
+        // Method inspection comes first (RFC 3261 §8.2.1): what we do not implement is
+        // refused without reading the rest.
+        if !Self.methods.contains(method) {
+            // …but not before the headers every response copies are sound.
+            if m.callID?.isEmpty ?? true || m.cseq?.method != method || m.topVia == nil {
+                return reply(m, 400, conn, reason: "Bad Request (Call-ID, CSeq or Via missing or malformed)")
+            }
+            var r = m.response(Self.knownMethods.contains(method) ? 405 : 501, toTag: randomToken())
+            r.headers.append(.init("Allow", Self.allow))
+            return refuse(r, conn)
+        }
         if let missing = m.missingMandatoryHeader {
             if method != "ACK" { reply(m, 400, conn, reason: "Bad Request (missing or malformed \(missing))") }
             return
         }
-        if method == "ACK" { return ack(m) }
-        guard let key = ServerTransaction.Key(m), key.branch.hasPrefix("z9hG4bK") else {
-            return reply(m, 400, conn, reason: "Bad Request (Via branch must start with z9hG4bK)")
+        if let problem = Self.requestProblem(m) {
+            if method != "ACK" { reply(m, problem.status, conn, reason: problem.reason, headers: problem.headers) }
+            return
         }
+        if method == "ACK" { return ack(m) }
+        guard let key = ServerTransaction.Key(m) else { return reply(m, 400, conn, reason: "Bad Request (Via)") }
         if var existing = servers[key] {
             // A retransmission: the transaction answers it.
             let o = existing.transaction.receive(m, now: now)
@@ -82,7 +99,9 @@ public final class B2BUACore {
             return
         }
         if method == "CANCEL" { return cancel(m, conn, key: key) }
-        if let mf = m.maxForwards, mf <= 0 { return reply(m, 483, conn) }
+        // A B2BUA forwards INVITEs: with no hops left it must not (RFC 3261 §16.3); OPTIONS
+        // to us is answered like any endpoint would (RFC 4475 §3.3.11).
+        if let mf = m.maxForwards, mf <= 0, method != "OPTIONS" { return reply(m, 483, conn) }
         if m.to?.tag != nil { return inDialog(m, conn, key: key) }
         switch method {
         case "INVITE": newCall(m, conn, key: key)
@@ -90,15 +109,7 @@ public final class B2BUACore {
             var r = m.response(200, toTag: randomToken())
             r.headers += [.init("Allow", Self.allow), .init("Accept", "application/sdp"), .init("Supported", "timer")]
             out.append(.send(r, conn))
-        case "BYE", "UPDATE": reply(m, 481, conn)
-        case "REGISTER", "SUBSCRIBE", "PUBLISH", "MESSAGE", "NOTIFY", "REFER", "INFO", "PRACK":
-            var r = m.response(405, toTag: randomToken())
-            r.headers.append(.init("Allow", Self.allow))
-            refuse(r, conn)
-        default:
-            var r = m.response(501, toTag: randomToken())
-            r.headers.append(.init("Allow", Self.allow))
-            refuse(r, conn)
+        default: reply(m, 481, conn)  // BYE, UPDATE outside a dialog
         }
     }
 

@@ -18,9 +18,7 @@ public struct SRTPParameters: Sendable, Equatable, CustomStringConvertible {
 
     /// Fresh random keying material from the system's CSPRNG.
     public static func random(_ profile: SRTPProfile) -> SRTPParameters {
-        var rng = SystemRandomNumberGenerator()
-        let bytes = (0..<profile.keyingMaterialLength).map { _ in UInt8.random(in: .min ... .max, using: &rng) }
-        return try! SRTPParameters(profile: profile, keyingMaterial: bytes)
+        try! SRTPParameters(profile: profile, keyingMaterial: SecureRandom.bytes(profile.keyingMaterialLength))
     }
 
     public var description: String { "\(profile) (key redacted)" }

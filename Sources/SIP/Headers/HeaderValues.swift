@@ -88,7 +88,10 @@ public struct Via: Sendable, Equatable {
     public init(parsing text: String) throws(SIPParseError) {
         let t = text.trimmingWhitespace()
         let semi = t.firstIndex(of: ";") ?? t.endIndex
-        let head = t[..<semi].split(whereSeparator: { $0 == " " || $0 == "\t" })
+        // LWS may surround the slashes of sent-protocol (RFC 3261 §25.1 SLASH, RFC 4475 §3.1.1.1).
+        let protocolJoined = t[..<semi].split(separator: "/", omittingEmptySubsequences: false)
+            .map { String($0.trimmingWhitespace()) }.joined(separator: "/")
+        let head = protocolJoined.split(whereSeparator: { $0 == " " || $0 == "\t" })
         guard head.count == 2 else { throw SIPParseError(.malformedHeader, "Via '\(t.prefix(60))' is not 'SIP/2.0/<transport> <host>'") }
         let proto = head[0].split(separator: "/")
         guard proto.count == 3, proto[0].uppercased() == "SIP", proto[1] == "2.0", !proto[2].isEmpty else {
@@ -149,7 +152,7 @@ public struct NameAddress: Sendable, Equatable {
             // addr-spec form: parameters after ';' belong to the header, not the URI (§20.10).
             let semi = t.firstIndex(of: ";") ?? t.endIndex
             displayName = nil
-            uri = try SIPURI(parsing: String(t[..<semi]))
+            uri = try SIPURI(parsing: String(t[..<semi].trimmingWhitespace()))
             parameters = try HeaderValues.parameters(t[semi...])
         }
     }

@@ -17,11 +17,12 @@ extension SIPMessage {
         return nil
     }
 
-    public var callID: String? { value("call-id").map { String($0.trimmingWhitespace()) } }
-    public var cseq: CSeq? { value("cseq").flatMap { try? CSeq(parsing: $0) } }
+    public var callID: String? { essentials.map(\.callID) ?? value("call-id").map { String($0.trimmingWhitespace()) } }
+    public var cseq: CSeq? { essentials.map(\.cseq) ?? value("cseq").flatMap { try? CSeq(parsing: $0) } }
 
     /// The topmost Via (the first value of the first Via header).
     public var topVia: Via? {
+        if let e = essentials { return e.topVia }
         guard let first = value("via"), let v = HeaderValues.split(first).first else { return nil }
         return try? Via(parsing: v)
     }
@@ -29,8 +30,8 @@ extension SIPMessage {
     /// Every Via value, top first.
     public var vias: [String] { values("via").flatMap(HeaderValues.split) }
 
-    public var from: NameAddress? { value("from").flatMap { try? NameAddress(parsing: $0) } }
-    public var to: NameAddress? { value("to").flatMap { try? NameAddress(parsing: $0) } }
+    public var from: NameAddress? { essentials.map(\.from) ?? value("from").flatMap { try? NameAddress(parsing: $0) } }
+    public var to: NameAddress? { essentials.map(\.to) ?? value("to").flatMap { try? NameAddress(parsing: $0) } }
 
     /// Contact URIs, in order.
     public var contacts: [NameAddress] {
@@ -75,14 +76,14 @@ extension SIPMessage {
     /// Replaces every value of a header by one value (at the first one's place, or appended).
     public mutating func setHeader(_ name: String, _ value: String) {
         let wanted = SIPHeaderName.canonical(name)
-        guard let i = headers.firstIndex(where: { SIPHeaderName.canonical($0.name) == wanted }) else {
+        guard let i = headers.firstIndex(where: { $0.key == wanted }) else {
             headers.append(Header(name, value))
             return
         }
         headers[i] = Header(name, value)
         var index = headers.index(after: i)
         while index < headers.endIndex {
-            if SIPHeaderName.canonical(headers[index].name) == wanted {
+            if headers[index].key == wanted {
                 headers.remove(at: index)
             } else {
                 index += 1
@@ -92,7 +93,7 @@ extension SIPMessage {
 
     public mutating func removeHeaders(_ name: String) {
         let wanted = SIPHeaderName.canonical(name)
-        headers.removeAll { SIPHeaderName.canonical($0.name) == wanted }
+        headers.removeAll { $0.key == wanted }
     }
 
     public mutating func prependHeader(_ name: String, _ value: String) {
@@ -105,7 +106,7 @@ extension SIPMessage {
     public func response(_ status: Int, _ reason: String? = nil, toTag: String? = nil) -> SIPMessage {
         var out = SIPMessage(startLine: .response(status: status, reason: reason ?? SIPMessage.reasonPhrase(status)))
         for h in headers {
-            switch SIPHeaderName.canonical(h.name) {
+            switch h.key {
             case "via", "from", "call-id", "cseq":
                 out.headers.append(h)
             case "to":

@@ -7,23 +7,43 @@ public struct SIPMessage: Sendable, Equatable {
     }
 
     public struct Header: Sendable, Equatable {
-        public var name: String
+        public var name: String {
+            didSet { key = SIPHeaderName.canonical(name) }
+        }
         public var value: String
+        /// The lower-case long form of `name`, computed once for fast lookups.
+        public private(set) var key: String
 
         public init(_ name: String, _ value: String) {
             self.name = name
             self.value = value
+            self.key = SIPHeaderName.canonical(name)
         }
+
+        public static func == (a: Header, b: Header) -> Bool { a.name == b.name && a.value == b.value }
     }
 
     public var startLine: StartLine
-    public var headers: [Header]
+    public var headers: [Header] {
+        didSet { essentials = nil }
+    }
     public var body: [UInt8]
+    /// The headers every layer reads, parsed once when the message was read (nil after edits).
+    var essentials: Essentials?
 
     public init(startLine: StartLine, headers: [Header] = [], body: [UInt8] = []) {
         self.startLine = startLine
         self.headers = headers
         self.body = body
+    }
+
+    public static func == (a: SIPMessage, b: SIPMessage) -> Bool {
+        a.startLine == b.startLine && a.headers == b.headers && a.body == b.body
+    }
+
+    /// Parses the transaction and dialog headers once, so later reads cost nothing.
+    public mutating func parseEssentials() {
+        essentials = Essentials(self)
     }
 
     public var isRequest: Bool {
@@ -34,11 +54,14 @@ public struct SIPMessage: Sendable, Equatable {
     /// Every value of a header (compact and long names alike), in order.
     public func values(_ name: String) -> [String] {
         let wanted = SIPHeaderName.canonical(name)
-        return headers.filter { SIPHeaderName.canonical($0.name) == wanted }.map(\.value)
+        return headers.filter { $0.key == wanted }.map(\.value)
     }
 
     /// The first value of a header.
-    public func value(_ name: String) -> String? { values(name).first }
+    public func value(_ name: String) -> String? {
+        let wanted = SIPHeaderName.canonical(name)
+        return headers.first { $0.key == wanted }?.value
+    }
 
     /// The message as bytes: CRLF line ends, Content-Length set from the body.
     public var serialized: [UInt8] {
@@ -47,7 +70,7 @@ public struct SIPMessage: Sendable, Equatable {
         case .request(let method, let uri): text = "\(method) \(uri) SIP/2.0\r\n"
         case .response(let status, let reason): text = "SIP/2.0 \(status) \(reason)\r\n"
         }
-        for h in headers where SIPHeaderName.canonical(h.name) != "content-length" {
+        for h in headers where h.key != "content-length" {
             text += "\(h.name): \(h.value)\r\n"
         }
         text += "Content-Length: \(body.count)\r\n\r\n"
@@ -66,7 +89,29 @@ public enum SIPHeaderName {
 
     /// Lower-case long form of a header name.
     public static func canonical(_ name: String) -> String {
-        let lower = name.lowercased()
-        return compact[lower] ?? lower
+        // Most names are ASCII and already in a common spelling: avoid work where possible.
+        if name.utf8.count == 1 {
+            let lower = name.lowercased()
+            return compact[lower] ?? lower
+        }
+        if !name.utf8.contains(where: { $0 >= 65 && $0 <= 90 }) { return name }
+        return name.lowercased()
+    }
+}
+
+/// The headers a transaction layer and a dialog read for every message (RFC 3261 §8.1.1).
+struct Essentials: Sendable {
+    let callID: String?
+    let cseq: CSeq?
+    let topVia: Via?
+    let from: NameAddress?
+    let to: NameAddress?
+
+    init(_ m: SIPMessage) {
+        callID = m.value("call-id").map { String($0.trimmingWhitespace()) }
+        cseq = m.value("cseq").flatMap { try? CSeq(parsing: $0) }
+        topVia = m.value("via").flatMap { HeaderValues.split($0).first }.flatMap { try? Via(parsing: $0) }
+        from = m.value("from").flatMap { try? NameAddress(parsing: $0) }
+        to = m.value("to").flatMap { try? NameAddress(parsing: $0) }
     }
 }

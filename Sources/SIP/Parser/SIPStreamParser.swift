@@ -71,7 +71,7 @@ public struct SIPStreamParser: Sendable {
             let value = line[line.index(after: colon)...].trimmingWhitespace()
             headers.append(.init(String(name), String(value)))
         }
-        let lengths = headers.filter { SIPHeaderName.canonical($0.name) == "content-length" }.map(\.value)
+        let lengths = headers.filter { $0.key == "content-length" }.map(\.value)
         guard let lengthText = lengths.first else {
             throw SIPParseError(.missingContentLength, "SIP message over a stream without Content-Length (RFC 3261 §18.3)")
         }
@@ -89,7 +89,9 @@ public struct SIPStreamParser: Sendable {
             buffer.removeFirst(start)
             start = 0
         }
-        return SIPMessage(startLine: startLine, headers: headers, body: body)
+        var message = SIPMessage(startLine: startLine, headers: headers, body: body)
+        message.parseEssentials()
+        return message
     }
 
     /// The end of the headers ("\r\n\r\n", or bare "\n\n" which RFC 4475 §3.1.1.1 tolerates).

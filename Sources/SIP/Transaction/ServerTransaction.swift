@@ -33,8 +33,17 @@ public struct ServerTransaction: Sendable {
         }
 
         public init?(_ request: SIPMessage) {
-            guard let via = request.topVia, let branch = via.branch, let method = request.method else { return nil }
-            self.branch = branch
+            guard let via = request.topVia, let method = request.method else { return nil }
+            if let branch = via.branch, branch.hasPrefix("z9hG4bK") {
+                self.branch = branch
+            } else {
+                // An RFC 2543 peer (no magic cookie, §17.2.3): the Request-URI, tags, Call-ID,
+                // CSeq number and top Via identify the transaction instead.
+                guard let callID = request.callID, let cseq = request.cseq else { return nil }
+                let toTag = method == "ACK" ? "" : (request.to?.tag ?? "")
+                self.branch = "rfc2543;\(request.requestURI ?? "");\(request.from?.tag ?? "");\(toTag);\(callID);"
+                    + "\(cseq.number);\(via.branch ?? "")"
+            }
             self.sentBy = "\(via.host.lowercased()):\(via.port ?? 5060)"
             self.method = method == "ACK" ? "INVITE" : method
         }
@@ -49,8 +58,8 @@ public struct ServerTransaction: Sendable {
     let timers: SIPTimers
 
     public init(request: SIPMessage, timers: SIPTimers = SIPTimers()) throws(SIPTransactionError) {
-        guard let key = Key(request), key.branch.hasPrefix("z9hG4bK") else {
-            throw SIPTransactionError("a server transaction needs a request whose top Via has an RFC 3261 branch")
+        guard let key = Key(request) else {
+            throw SIPTransactionError("a server transaction needs a request with a Via, Call-ID and CSeq")
         }
         guard request.method != "ACK" else { throw SIPTransactionError("ACK creates no server transaction") }
         self.request = request
