@@ -3,56 +3,62 @@ public enum HeaderValues {
     /// Splits a comma-separated header value into its elements, ignoring commas inside
     /// quoted strings (with backslash escapes) and inside <…>.
     public static func split(_ value: String) -> [String] {
+        let b = Array(value.utf8)
         var out: [String] = []
-        var current = ""
         var inQuotes = false
         var escaped = false
         var angle = 0
-        for c in value {
+        var start = 0
+        for i in 0..<b.count {
+            let c = b[i]
             if escaped {
-                current.append(c)
                 escaped = false
                 continue
             }
             switch c {
-            case "\\" where inQuotes:
-                escaped = true
-                current.append(c)
-            case "\"":
-                inQuotes.toggle()
-                current.append(c)
-            case "<" where !inQuotes:
-                angle += 1
-                current.append(c)
-            case ">" where !inQuotes:
-                angle = max(0, angle - 1)
-                current.append(c)
-            case "," where !inQuotes && angle == 0:
-                out.append(String(current.trimmingWhitespace()))
-                current = ""
-            default:
-                current.append(c)
+            case UInt8(ascii: "\\") where inQuotes: escaped = true
+            case UInt8(ascii: "\""): inQuotes.toggle()
+            case UInt8(ascii: "<") where !inQuotes: angle += 1
+            case UInt8(ascii: ">") where !inQuotes: angle = max(0, angle - 1)
+            case UInt8(ascii: ",") where !inQuotes && angle == 0:
+                let r = Bytes.trimmed(b, start..<i)
+                if !r.isEmpty { out.append(Bytes.string(b, r)) }
+                start = i + 1
+            default: break
             }
         }
-        let last = current.trimmingWhitespace()
-        if !last.isEmpty || !out.isEmpty { out.append(String(last)) }
-        return out.filter { !$0.isEmpty }
+        let r = Bytes.trimmed(b, start..<b.count)
+        if !r.isEmpty { out.append(Bytes.string(b, r)) }
+        return out
     }
 
     /// `;name=value;flag` parameters after a value (quoted values unquoted).
     static func parameters(_ text: Substring) throws(SIPParseError) -> [(String, String?)] {
+        let b = Array(text.utf8)
+        return try parameters(b, 0..<b.count)
+    }
+
+    /// The parameters in `b[range]`, which starts at the first ';' (anything before it is skipped).
+    static func parameters(_ b: [UInt8], _ range: Range<Int>) throws(SIPParseError) -> [(String, String?)] {
         var out: [(String, String?)] = []
-        for raw in text.split(separator: ";", omittingEmptySubsequences: false).dropFirst() {
-            let p = raw.trimmingWhitespace()
+        for raw in Bytes.split(b, range, on: UInt8(ascii: ";")).dropFirst() {
+            let p = Bytes.trimmed(b, raw)
             guard !p.isEmpty else { throw SIPParseError(.malformedHeader, "empty header parameter") }
-            let kv = p.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = kv[0].trimmingWhitespace()
-            guard !name.isEmpty, name.allSatisfy(SIPStreamParser.isTokenCharacter) else {
-                throw SIPParseError(.malformedHeader, "header parameter name '\(name.prefix(40))' is not a token")
+            let eq = Bytes.firstIndex(of: UInt8(ascii: "="), in: b, p)
+            let name = Bytes.trimmed(b, p.lowerBound..<(eq ?? p.upperBound))
+            guard !name.isEmpty, name.allSatisfy({ Bytes.isToken(b[$0]) }) else {
+                throw SIPParseError(.malformedHeader, "header parameter name '\(Bytes.string(b, name).prefix(40))' is not a token")
             }
-            var value = kv.count == 2 ? String(kv[1].trimmingWhitespace()) : nil
-            if let v = value, v.count >= 2, v.hasPrefix("\""), v.hasSuffix("\"") { value = unquote(v) }
-            out.append((String(name), value))
+            var value: String?
+            if let eq {
+                let v = Bytes.trimmed(b, (eq + 1)..<p.upperBound)
+                if v.count >= 2, b[v.lowerBound] == UInt8(ascii: "\""), b[v.upperBound - 1] == UInt8(ascii: "\"") {
+                    value = unquote(Bytes.string(b, v))
+                } else {
+                    value = Bytes.string(b, v)
+                }
+            }
+            out.append((Bytes.string(b, name), value))
         }
         return out
     }
@@ -86,22 +92,41 @@ public struct Via: Sendable, Equatable {
     public var branch: String? { parameters.first { $0.0.lowercased() == "branch" }?.1 ?? nil }
 
     public init(parsing text: String) throws(SIPParseError) {
-        let t = text.trimmingWhitespace()
-        let semi = t.firstIndex(of: ";") ?? t.endIndex
-        // LWS may surround the slashes of sent-protocol (RFC 3261 §25.1 SLASH, RFC 4475 §3.1.1.1).
-        let protocolJoined = t[..<semi].split(separator: "/", omittingEmptySubsequences: false)
-            .map { String($0.trimmingWhitespace()) }.joined(separator: "/")
-        let head = protocolJoined.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard head.count == 2 else { throw SIPParseError(.malformedHeader, "Via '\(t.prefix(60))' is not 'SIP/2.0/<transport> <host>'") }
-        let proto = head[0].split(separator: "/")
-        guard proto.count == 3, proto[0].uppercased() == "SIP", proto[1] == "2.0", !proto[2].isEmpty else {
-            throw SIPParseError(.malformedHeader, "Via protocol '\(head[0].prefix(30))' is not SIP/2.0/<transport>")
+        let b = Array(text.utf8)
+        let t = Bytes.trimmed(b, 0..<b.count)
+        let semi = Bytes.firstIndex(of: UInt8(ascii: ";"), in: b, t) ?? t.upperBound
+        // sent-protocol: "SIP" / "2.0" / transport, LWS allowed around the slashes (RFC 3261
+        // §25.1 SLASH, RFC 4475 §3.1.1.1); then LWS and sent-by. White space next to a slash
+        // is dropped, any other run becomes one separator.
+        var compact: [UInt8] = []
+        var i = t.lowerBound
+        while i < semi {
+            if Bytes.isWhitespace(b[i]) {
+                var j = i
+                while j < semi && Bytes.isWhitespace(b[j]) { j += 1 }
+                let nextIsSlash = j < semi && b[j] == UInt8(ascii: "/")
+                if !nextIsSlash && compact.last != UInt8(ascii: "/") && !compact.isEmpty && j < semi { compact.append(Bytes.space) }
+                i = j
+            } else {
+                compact.append(b[i])
+                i += 1
+            }
         }
-        transport = proto[2].uppercased()
-        let uri = try SIPURI(parsing: "sip:" + head[1])
+        let fields = Bytes.split(compact, 0..<compact.count, on: Bytes.space)
+        guard fields.count == 2 else {
+            throw SIPParseError(.malformedHeader, "Via '\(Bytes.string(b, t).prefix(60))' is not 'SIP/2.0/<transport> <host>'")
+        }
+        let proto = Bytes.split(compact, fields[0], on: UInt8(ascii: "/"))
+        guard proto.count == 3, Bytes.equalsLower(compact, proto[0], "sip"), Bytes.string(compact, proto[1]) == "2.0",
+            !proto[2].isEmpty
+        else {
+            throw SIPParseError(.malformedHeader, "Via protocol '\(Bytes.string(compact, fields[0]).prefix(30))' is not SIP/2.0/<transport>")
+        }
+        transport = Bytes.string(compact, proto[2]).uppercased()
+        let uri = try SIPURI(parsing: "sip:" + Bytes.string(compact, fields[1]))
         host = uri.host
         port = uri.port
-        parameters = try HeaderValues.parameters(t[semi...])
+        parameters = try HeaderValues.parameters(b, semi..<t.upperBound)
     }
 
     public static func == (lhs: Via, rhs: Via) -> Bool {
@@ -139,32 +164,48 @@ public struct NameAddress: Sendable, Equatable {
     public var tag: String? { parameters.first { $0.0.lowercased() == "tag" }?.1 ?? nil }
 
     public init(parsing text: String) throws(SIPParseError) {
-        let t = text.trimmingWhitespace()
-        if let open = Self.openingAngle(t) {
-            guard let close = t[open...].firstIndex(of: ">") else {
-                throw SIPParseError(.malformedHeader, "address '\(t.prefix(60))' has '<' without '>'")
+        let b = Array(text.utf8)
+        let t = Bytes.trimmed(b, 0..<b.count)
+        if let open = Self.openingAngle(b, t) {
+            guard let close = Bytes.firstIndex(of: UInt8(ascii: ">"), in: b, open..<t.upperBound) else {
+                throw SIPParseError(.malformedHeader, "address '\(Bytes.string(b, t).prefix(60))' has '<' without '>'")
             }
-            let name = t[..<open].trimmingWhitespace()
-            displayName = name.isEmpty ? nil : (name.hasPrefix("\"") ? HeaderValues.unquote(String(name)) : String(name))
-            uri = try SIPURI(parsing: String(t[t.index(after: open)..<close]))
-            parameters = try HeaderValues.parameters(t[t.index(after: close)...])
+            let name = Bytes.trimmed(b, t.lowerBound..<open)
+            if name.isEmpty {
+                displayName = nil
+            } else if b[name.lowerBound] == UInt8(ascii: "\"") {
+                displayName = HeaderValues.unquote(Bytes.string(b, name))
+            } else {
+                displayName = Bytes.string(b, name)
+            }
+            uri = try SIPURI(parsing: Bytes.string(b, (open + 1)..<close))
+            parameters = try HeaderValues.parameters(b, (close + 1)..<t.upperBound)
         } else {
             // addr-spec form: parameters after ';' belong to the header, not the URI (§20.10).
-            let semi = t.firstIndex(of: ";") ?? t.endIndex
+            let semi = Bytes.firstIndex(of: UInt8(ascii: ";"), in: b, t) ?? t.upperBound
             displayName = nil
-            uri = try SIPURI(parsing: String(t[..<semi].trimmingWhitespace()))
-            parameters = try HeaderValues.parameters(t[semi...])
+            uri = try SIPURI(parsing: Bytes.string(b, Bytes.trimmed(b, t.lowerBound..<semi)))
+            parameters = try HeaderValues.parameters(b, semi..<t.upperBound)
         }
     }
 
     /// The first '<' outside a quoted display name.
-    static func openingAngle(_ s: Substring) -> Substring.Index? {
+    static func openingAngle(_ b: [UInt8], _ range: Range<Int>) -> Int? {
         var inQuotes = false
         var escaped = false
-        for i in s.indices {
-            let c = s[i]
-            if escaped { escaped = false; continue }
-            if c == "\\" && inQuotes { escaped = true } else if c == "\"" { inQuotes.toggle() } else if c == "<" && !inQuotes { return i }
+        for i in range {
+            let c = b[i]
+            if escaped {
+                escaped = false
+                continue
+            }
+            if c == UInt8(ascii: "\\") && inQuotes {
+                escaped = true
+            } else if c == UInt8(ascii: "\"") {
+                inQuotes.toggle()
+            } else if c == UInt8(ascii: "<") && !inQuotes {
+                return i
+            }
         }
         return nil
     }

@@ -46,30 +46,33 @@ public struct SIPStreamParser: Sendable {
             }
             return nil
         }
-        let headerBytes = buffer[start..<headerEnd.headersEnd]
-        guard let headerText = String(validating: headerBytes, as: UTF8.self) else {
+        let headerBytes = Array(buffer[start..<headerEnd.headersEnd])
+        if headerBytes.contains(where: { $0 >= 0x80 }), String(validating: headerBytes, as: UTF8.self) == nil {
             throw SIPParseError(.malformedHeader, "SIP headers are not valid UTF-8")
         }
-        var lines = Self.unfold(headerText)
+        var lines = Self.unfold(headerBytes)
         guard !lines.isEmpty else { throw SIPParseError(.malformedStartLine, "empty SIP message") }
-        for l in lines where l.utf8.count > limits.maximumLineLength {
+        for l in lines where l.count > limits.maximumLineLength {
             throw SIPParseError(.lineTooLong, "a SIP header line exceeds \(limits.maximumLineLength) bytes")
         }
-        let startLine = try Self.parseStartLine(lines.removeFirst())
+        let startLine = try Self.parseStartLine(String(decoding: lines.removeFirst(), as: UTF8.self))
         guard lines.count <= limits.maximumHeaders else {
             throw SIPParseError(.tooManyHeaders, "SIP message has \(lines.count) headers; at most \(limits.maximumHeaders)")
         }
         var headers: [SIPMessage.Header] = []
+        headers.reserveCapacity(lines.count)
         for line in lines {
-            guard let colon = line.firstIndex(of: ":") else {
-                throw SIPParseError(.malformedHeader, "SIP header line without ':': '\(line.prefix(60))'")
+            guard let colon = Bytes.firstIndex(of: UInt8(ascii: ":"), in: line, 0..<line.count) else {
+                throw SIPParseError(.malformedHeader, "SIP header line without ':': '\(String(decoding: line.prefix(60), as: UTF8.self))'")
             }
-            let name = line[..<colon].trimmingTrailingWhitespace()
-            guard !name.isEmpty, name.allSatisfy(Self.isTokenCharacter) else {
-                throw SIPParseError(.malformedHeader, "SIP header name '\(name.prefix(60))' is not a token")
+            var nameEnd = colon
+            while nameEnd > 0 && Bytes.isWhitespace(line[nameEnd - 1]) { nameEnd -= 1 }
+            guard nameEnd > 0, line[0..<nameEnd].allSatisfy(Bytes.isToken) else {
+                throw SIPParseError(
+                    .malformedHeader, "SIP header name '\(String(decoding: line[0..<nameEnd].prefix(60), as: UTF8.self))' is not a token")
             }
-            let value = line[line.index(after: colon)...].trimmingWhitespace()
-            headers.append(.init(String(name), String(value)))
+            let value = Bytes.trimmed(line, (colon + 1)..<line.count)
+            headers.append(.init(Bytes.string(line, 0..<nameEnd), Bytes.string(line, value)))
         }
         let lengths = headers.filter { $0.key == "content-length" }.map(\.value)
         guard let lengthText = lengths.first else {
@@ -108,16 +111,18 @@ public struct SIPStreamParser: Sendable {
         return nil
     }
 
-    /// Splits header text into lines and joins folded continuation lines (RFC 3261 §7.3.1).
-    static func unfold(_ text: String) -> [String] {
-        var out: [String] = []
-        // "\r\n" is one Character in Swift, so both separators are named.
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw[...]
-            if let first = line.first, first == " " || first == "\t", !out.isEmpty {
-                out[out.count - 1] += " " + line.trimmingWhitespace()
+    /// Splits the header block into lines (LF or CRLF) and joins folded continuation lines
+    /// (RFC 3261 §7.3.1): a line starting with SP/HTAB continues the previous one.
+    static func unfold(_ b: [UInt8]) -> [[UInt8]] {
+        var out: [[UInt8]] = []
+        for raw in Bytes.split(b, 0..<b.count, on: 10) {
+            var line = raw
+            if !line.isEmpty && b[line.upperBound - 1] == 13 { line = line.lowerBound..<(line.upperBound - 1) }
+            if !line.isEmpty, Bytes.isWhitespace(b[line.lowerBound]), !out.isEmpty {
+                out[out.count - 1].append(Bytes.space)
+                out[out.count - 1].append(contentsOf: b[Bytes.trimmed(b, line)])
             } else {
-                out.append(String(line))
+                out.append(Array(b[line]))
             }
         }
         return out

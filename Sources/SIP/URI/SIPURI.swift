@@ -40,80 +40,118 @@ public struct SIPURI: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(parsing text: String) throws(SIPParseError) {
-        guard text.utf8.count <= 4096 else { throw Self.error("URI longer than 4096 bytes") }
-        guard let colon = text.firstIndex(of: ":"),
-            let scheme = Scheme(rawValue: text[..<colon].lowercased())
-        else {
+        let b = Array(text.utf8)
+        guard b.count <= 4096 else { throw Self.error("URI longer than 4096 bytes") }
+        let colon = Bytes.firstIndex(of: UInt8(ascii: ":"), in: b, 0..<b.count)
+        let scheme: Scheme
+        if let colon, Bytes.equalsLower(b, 0..<colon, "sip") {
+            scheme = .sip
+        } else if let colon, Bytes.equalsLower(b, 0..<colon, "sips") {
+            scheme = .sips
+        } else if let colon, Bytes.equalsLower(b, 0..<colon, "tel") {
+            scheme = .tel
+        } else {
             throw Self.error("URI '\(text.prefix(60))' does not start with sip:, sips: or tel:")
         }
         self.scheme = scheme
-        var rest = text[text.index(after: colon)...]
-        guard !rest.isEmpty, !rest.contains(where: { $0 == " " || $0 == "\t" || $0 == "\r" || $0 == "\n" || $0 == "<" || $0 == ">" })
+        var rest = (colon! + 1)..<b.count
+        guard !rest.isEmpty, !b[rest].contains(where: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A || $0 == 0x3C || $0 == 0x3E })
         else { throw Self.error("URI '\(text.prefix(60))' is empty or contains white space or angle brackets") }
 
         headers = []
-        if let q = rest.firstIndex(of: "?") {
+        if let q = Bytes.firstIndex(of: UInt8(ascii: "?"), in: b, rest) {
             guard scheme != .tel else { throw Self.error("tel: URIs have no headers") }
-            for pair in rest[rest.index(after: q)...].split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                guard kv.count == 2, !kv[0].isEmpty else { throw Self.error("URI header '\(pair.prefix(40))' is not name=value") }
-                headers.append((String(kv[0]), String(kv[1])))
+            for pair in Bytes.split(b, (q + 1)..<rest.upperBound, on: UInt8(ascii: "&")) where !pair.isEmpty {
+                guard let eq = Bytes.firstIndex(of: UInt8(ascii: "="), in: b, pair), eq > pair.lowerBound else {
+                    throw Self.error("URI header '\(Bytes.string(b, pair).prefix(40))' is not name=value")
+                }
+                headers.append((Bytes.string(b, pair.lowerBound..<eq), Bytes.string(b, (eq + 1)..<pair.upperBound)))
             }
-            rest = rest[..<q]
+            rest = rest.lowerBound..<q
         }
-        var parts = rest.split(separator: ";", omittingEmptySubsequences: false)
-        let address = parts.removeFirst()
+        let parts = Bytes.split(b, rest, on: UInt8(ascii: ";"))
+        let address = parts[0]
         parameters = []
-        for p in parts {
+        for p in parts.dropFirst() {
             guard !p.isEmpty else { throw Self.error("URI has an empty parameter") }
-            let kv = p.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            parameters.append((String(kv[0]), kv.count == 2 ? String(kv[1]) : nil))
+            if let eq = Bytes.firstIndex(of: UInt8(ascii: "="), in: b, p) {
+                parameters.append((Bytes.string(b, p.lowerBound..<eq), Bytes.string(b, (eq + 1)..<p.upperBound)))
+            } else {
+                parameters.append((Bytes.string(b, p), nil))
+            }
         }
         password = nil
         port = nil
         if scheme == .tel {
-            guard !address.isEmpty, address.allSatisfy({ $0.isHexDigit || "+-.()*#".contains($0) }) else {
-                throw Self.error("tel: number '\(address.prefix(40))' has characters other than digits and visual separators")
+            guard !address.isEmpty, b[address].allSatisfy({ Self.isTelCharacter($0) }) else {
+                throw Self.error(
+                    "tel: number '\(Bytes.string(b, address).prefix(40))' has characters other than digits and visual separators")
             }
-            user = String(address)
+            user = Bytes.string(b, address)
             host = ""
             return
         }
         var hostPort = address
-        if let at = address.lastIndex(of: "@") {
-            let userInfo = address[..<at]
+        if let at = Bytes.lastIndex(of: UInt8(ascii: "@"), in: b, address) {
+            let userInfo = address.lowerBound..<at
             guard !userInfo.isEmpty else { throw Self.error("URI has an empty user part before '@'") }
-            if let c = userInfo.firstIndex(of: ":") {
-                user = String(userInfo[..<c])
-                password = String(userInfo[userInfo.index(after: c)...])
+            if let c = Bytes.firstIndex(of: UInt8(ascii: ":"), in: b, userInfo) {
+                user = Bytes.string(b, userInfo.lowerBound..<c)
+                password = Bytes.string(b, (c + 1)..<at)
             } else {
-                user = String(userInfo)
+                user = Bytes.string(b, userInfo)
             }
-            hostPort = address[address.index(after: at)...]
+            hostPort = (at + 1)..<address.upperBound
         } else {
             user = nil
         }
-        if hostPort.hasPrefix("[") {
-            guard let close = hostPort.firstIndex(of: "]") else { throw Self.error("IPv6 reference without ']'") }
-            host = String(hostPort[...close])
-            let after = hostPort[hostPort.index(after: close)...]
+        var hostRange = hostPort
+        if !hostPort.isEmpty && b[hostPort.lowerBound] == UInt8(ascii: "[") {
+            guard let close = Bytes.firstIndex(of: UInt8(ascii: "]"), in: b, hostPort) else {
+                throw Self.error("IPv6 reference without ']'")
+            }
+            hostRange = hostPort.lowerBound..<(close + 1)
+            let after = (close + 1)..<hostPort.upperBound
             if !after.isEmpty {
-                guard after.hasPrefix(":"), let p = UInt16(after.dropFirst()) else {
-                    throw Self.error("port after '\(host)' is not a number in 0...65535")
-                }
-                port = p
+                guard b[after.lowerBound] == UInt8(ascii: ":"), let p = Bytes.number(b, (after.lowerBound + 1)..<after.upperBound, maxDigits: 5),
+                    p <= 65535
+                else { throw Self.error("port after '\(Bytes.string(b, hostRange))' is not a number in 0...65535") }
+                port = UInt16(p)
             }
-        } else {
-            let hp = hostPort.split(separator: ":", omittingEmptySubsequences: false)
-            guard hp.count <= 2 else { throw Self.error("host '\(hostPort.prefix(40))' has more than one ':'") }
-            host = String(hp[0])
-            if hp.count == 2 {
-                guard let p = UInt16(hp[1]) else { throw Self.error("port '\(hp[1].prefix(10))' is not a number in 0...65535") }
-                port = p
+        } else if let c = Bytes.firstIndex(of: UInt8(ascii: ":"), in: b, hostPort) {
+            guard Bytes.firstIndex(of: UInt8(ascii: ":"), in: b, (c + 1)..<hostPort.upperBound) == nil else {
+                throw Self.error("host '\(Bytes.string(b, hostPort).prefix(40))' has more than one ':'")
             }
+            hostRange = hostPort.lowerBound..<c
+            guard let p = Bytes.number(b, (c + 1)..<hostPort.upperBound, maxDigits: 5), p <= 65535 else {
+                throw Self.error("port '\(Bytes.string(b, (c + 1)..<hostPort.upperBound).prefix(10))' is not a number in 0...65535")
+            }
+            port = UInt16(p)
         }
-        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || "-.[]:".contains($0) }), host.allSatisfy(\.isASCII)
-        else { throw Self.error("host '\(host.prefix(40))' is not a host name or address") }
+        guard !hostRange.isEmpty, b[hostRange].allSatisfy({ Self.isHostCharacter($0) }) else {
+            throw Self.error("host '\(Bytes.string(b, hostRange).prefix(40))' is not a host name or address")
+        }
+        host = Bytes.string(b, hostRange)
+    }
+
+    @inline(__always)
+    static func isHostCharacter(_ v: UInt8) -> Bool {
+        switch v {
+        case 48...57, 65...90, 97...122, UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "["), UInt8(ascii: "]"),
+            UInt8(ascii: ":"):
+            return true
+        default: return false
+        }
+    }
+
+    @inline(__always)
+    static func isTelCharacter(_ v: UInt8) -> Bool {
+        switch v {
+        case 48...57, 65...70, 97...102, UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("),
+            UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "#"):
+            return true
+        default: return false
+        }
     }
 
     public var description: String {
