@@ -196,26 +196,19 @@ public final class CallController: Service, Sendable {
                 }
             }
         case .allocateMedia(let request):
-            let relay = self.relay
-            Task {
-                let result: Result<CallInfo, RelayError>
-                do throws(RelayError) { result = .success(try await relay.createCall(request)) } catch { result = .failure(error) }
-                loop.execute { self.deliver(.mediaAllocated(call: request.id, result)) }
-            }
+            // Binding a few UDP sockets is quick; the relay's worker picks them up itself.
+            let result: Result<CallInfo, RelayError>
+            do throws(RelayError) { result = .success(try relay.createCallNow(request)) } catch { result = .failure(error) }
+            loop.execute { self.deliver(.mediaAllocated(call: request.id, result)) }
         case .configureMedia(let call, let leg, let remote, let local, let mux, let rtp, let rtcp):
-            let relay = self.relay
-            let logger = self.logger
-            Task {
-                do {
-                    try await relay.configureLeg(callID: call, leg: leg, remote: remote, local: local, rtcpMux: mux, rtp: rtp, rtcp: rtcp)
-                } catch { logger.warning("media configure failed", metadata: ["call.id": "\(call)", "error": "\(error)"]) }
-            }
+            do throws(RelayError) {
+                try relay.configureLegNow(callID: call, leg: leg, remote: remote, local: local, rtcpMux: mux, rtp: rtp, rtcp: rtcp)
+            } catch { logger.warning("media configure failed", metadata: ["call.id": "\(call)", "error": "\(error)"]) }
         case .updateMediaRemote(let call, let leg, let rtp, let rtcp):
             let relay = self.relay
             Task { try? await relay.updateRemote(callID: call, leg: leg, rtp: rtp, rtcp: rtcp) }
         case .releaseMedia(let call, let reason):
-            let relay = self.relay
-            Task { _ = try? await relay.closeCall(call, reason: reason) }
+            try? relay.closeCallNow(call, reason: reason)
         }
     }
 

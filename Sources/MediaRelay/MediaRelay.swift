@@ -55,6 +55,20 @@ public final class MediaRelay: Sendable {
 
     /// Allocates ports for both legs, binds their sockets and starts relaying.
     public func createCall(_ request: CallRequest) async throws(RelayError) -> CallInfo {
+        let (info, runtime, fds) = try allocate(request)
+        await runtime.worker.submit { runtime.worker.register(runtime, fds: fds) }
+        return info
+    }
+
+    /// `createCall` for callers on an event loop: the sockets are bound when this returns and
+    /// the worker starts reading them moments later (datagrams wait in the socket meanwhile).
+    public func createCallNow(_ request: CallRequest) throws(RelayError) -> CallInfo {
+        let (info, runtime, fds) = try allocate(request)
+        runtime.worker.post { runtime.worker.register(runtime, fds: fds) }
+        return info
+    }
+
+    private func allocate(_ request: CallRequest) throws(RelayError) -> (CallInfo, CallRuntime, [[Int32]]) {
         guard request.legs.count == 2 else {
             throw RelayError(.badRequest, "call '\(request.id)' has \(request.legs.count) legs; a call bridges exactly 2")
         }
@@ -120,12 +134,10 @@ public final class MediaRelay: Sendable {
                 state.withLock { $0.pool.release(ports.flatMap { $0 }, now: clock()) }
                 throw RelayError(.duplicateCall, "call '\(request.id)' exists already (or the relay is shutting down)")
             }
-            let bound = fds
-            await worker.submit { worker.register(runtime, fds: bound) }
             logger.debug(
                 "media call created",
                 metadata: ["media.call_id": "\(request.id)", "media.ports": "\(ports.map { $0.map(String.init) })"])
-            return CallInfo(
+            let info = CallInfo(
                 id: request.id,
                 legs: zip(request.legs, ports).enumerated().map { i, pair in
                     let (leg, p) = pair
@@ -134,6 +146,7 @@ public final class MediaRelay: Sendable {
                         name: leg.name, local: local, localRTCP: p.count > 1 ? local.with(port: p[1]) : nil,
                         localCrypto: locals[i])
                 })
+            return (info, runtime, fds)
         }
         throw RelayError(.bindFailed, "call '\(request.id)': could not bind media ports after 8 attempts")
     }
@@ -176,10 +189,10 @@ public final class MediaRelay: Sendable {
     /// Gives a leg its keys once its peer answered (or a re-INVITE re-keyed it): `remote`
     /// are the keys the peer sends with, `local` ours towards it. Optionally moves the
     /// remote address and switches RTCP multiplexing (RFC 5761) as the answer says.
-    public func configureLeg(
-        callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
-        rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
-    ) async throws(RelayError) {
+    private func legKeys(
+        _ callID: String, _ leg: String, _ remoteCrypto: SRTPParameters, _ local: SRTPParameters, _ rtcpMux: Bool,
+        _ rtp: MediaAddress?, _ rtcp: MediaAddress?
+    ) throws(RelayError) -> (CallRuntime, Int, LegKeys) {
         let runtime = try lookup(callID)
         guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
             throw RelayError(.badRequest, "call '\(callID)' has no leg '\(leg)'")
@@ -187,19 +200,35 @@ public final class MediaRelay: Sendable {
         if rtcpMux == false && runtime.ports[index].count < 2 {
             throw RelayError(.badRequest, "leg '\(leg)' of call '\(callID)' has no RTCP port; it was created for rtcp-mux")
         }
-        let keys: LegKeys
         do {
-            keys = LegKeys(
+            let keys = LegKeys(
                 inbound: try SRTPContext(
                     profile: remoteCrypto.profile, keyingMaterial: remoteCrypto.keyingMaterial,
                     engine: configuration.srtpEngine),
                 outbound: try SRTPContext(
                     profile: local.profile, keyingMaterial: local.keyingMaterial, engine: configuration.srtpEngine),
                 rtcpMux: rtcpMux, remote: rtp, remoteRTCP: rtcp)
+            return (runtime, index, keys)
         } catch {
             throw RelayError(.badRequest, "call '\(callID)' leg '\(leg)': \(error)")
         }
+    }
+
+    public func configureLeg(
+        callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
+        rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
+    ) async throws(RelayError) {
+        let (runtime, index, keys) = try legKeys(callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
         await runtime.worker.submit { runtime.core.legs[index].configure(keys) }
+    }
+
+    /// `configureLeg` without waiting: the worker applies the keys moments later.
+    public func configureLegNow(
+        callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
+        rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
+    ) throws(RelayError) {
+        let (runtime, index, keys) = try legKeys(callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
+        runtime.worker.post { runtime.core.legs[index].configure(keys) }
     }
 
     /// Ends a call: its sockets are closed before this returns. Returns its final statistics.
@@ -218,6 +247,30 @@ public final class MediaRelay: Sendable {
             runtime.worker.unregister(runtime)
             return snap
         }
+        finish(id, runtime, final, reason)
+        return final
+    }
+
+    /// `closeCall` without waiting: the worker closes the sockets moments later, then the
+    /// ports go back to the pool.
+    public func closeCallNow(_ id: String, reason: CallEndReason = .hangup) throws(RelayError) {
+        let runtime = try state.withLock { s throws(RelayError) -> CallRuntime in
+            guard let r = s.calls.removeValue(forKey: id) else {
+                throw RelayError(.unknownCall, "no call '\(id)' in the media relay")
+            }
+            s.metrics.callsActive = s.calls.count
+            return r
+        }
+        let clock = self.clock
+        runtime.worker.post { [self] in
+            let snap = runtime.snapshot(now: clock())
+            runtime.worker.unregister(runtime)
+            finish(id, runtime, snap, reason)
+        }
+    }
+
+    private func finish(_ id: String, _ runtime: CallRuntime, _ final: CallStatistics, _ reason: CallEndReason) {
+        let clock = self.clock
         state.withLock { s in
             s.pool.release(runtime.ports.flatMap { $0 }, now: clock())
             s.metrics.portsInUse = s.pool.inUseCount
@@ -235,7 +288,6 @@ public final class MediaRelay: Sendable {
                 "media.call_id": "\(id)", "media.reason": "\(reason.rawValue)",
                 "media.drops": "\(final.legs.map { $0.stats.totalDrops })",
             ])
-        return final
     }
 
     public func statistics(callID: String) async throws(RelayError) -> CallStatistics {

@@ -209,10 +209,8 @@ extension B2BUACore {
     func response(_ r: SIPMessage) {
         guard let branch = r.topVia?.branch, let method = r.cseq?.method else { return }
         let k = branch + "|" + method
-        guard var record = clients[k], record.transaction.matches(r) else { return }
-        let outputs = record.transaction.receive(r, now: now)
-        clients[k] = record
-        run(outputs, record: k)
+        guard let record = clients[k], record.transaction.matches(r) else { return }
+        run(record.transaction.receive(r, now: now), record: k)
     }
 
     /// Carries out a client transaction's outputs and passes responses on.
@@ -287,14 +285,12 @@ extension B2BUACore {
     // MARK: time
 
     func tick() {
-        for (k, var r) in clients where (r.transaction.deadline ?? .infinity) <= now {
-            let o = r.transaction.expire(now: now)
-            clients[k] = r
-            run(o, record: k)
+        for (k, r) in clients where (r.transaction.deadline ?? .infinity) <= now {
+            run(r.transaction.expire(now: now), record: k)
         }
-        for (k, var s) in servers where (s.transaction.deadline ?? .infinity) <= now {
+        for (k, s) in servers where (s.transaction.deadline ?? .infinity) <= now {
             _ = s.transaction.expire(now: now)
-            servers[k] = s.transaction.state == .terminated ? nil : s
+            if s.transaction.state == .terminated { servers[k] = nil }
         }
         for call in Array(calls.values) {
             if let d = call.ringDeadline, d <= now {

@@ -49,10 +49,8 @@ public final class B2BUACore {
         case .connectionClosed(let c):
             for call in calls.values { for leg in call.legs where leg.connection == c { leg.connection = nil } }
         case .sendFailed(let branch):
-            for (k, var r) in clients where r.transaction.branch == branch {
-                let outputs = r.transaction.transportFailed()
-                clients[k] = r
-                run(outputs, record: k)
+            for (k, r) in clients where r.transaction.branch == branch {
+                run(r.transaction.transportFailed(), record: k)
             }
         case .mediaAllocated(let id, let result):
             mediaAllocated(id, result)
@@ -91,10 +89,9 @@ public final class B2BUACore {
         }
         if method == "ACK" { return ack(m) }
         guard let key = ServerTransaction.Key(m) else { return reply(m, 400, conn, reason: "Bad Request (Via)") }
-        if var existing = servers[key] {
+        if let existing = servers[key] {
             // A retransmission: the transaction answers it.
             let o = existing.transaction.receive(m, now: now)
-            servers[key] = existing
             for case .send(let r) in o { out.append(.send(r, conn)) }
             return
         }
@@ -126,9 +123,9 @@ public final class B2BUACore {
 
     func ack(_ m: SIPMessage) {
         // ACK to a non-2xx final answer: same branch as the INVITE (§17.2.1).
-        if let key = ServerTransaction.Key(m), var s = servers[key] {
+        if let key = ServerTransaction.Key(m), let s = servers[key] {
             _ = s.transaction.receive(m, now: now)
-            if s.transaction.state == .terminated { servers[key] = nil } else { servers[key] = s }
+            if s.transaction.state == .terminated { servers[key] = nil }
             if s.transaction.state != .accepted { return }
         }
         // ACK to a 2xx: inside the dialog.
@@ -183,9 +180,9 @@ public final class B2BUACore {
 
     /// Answers through the stored server transaction of `key`.
     func respond(_ r: SIPMessage, key: ServerTransaction.Key, conn: ConnectionID?) {
-        guard var s = servers[key] else { return }
+        guard let s = servers[key] else { return }
         let o = s.transaction.respond(r, now: now)
-        servers[key] = s.transaction.state == .terminated ? nil : s
+        if s.transaction.state == .terminated { servers[key] = nil }
         if let status = r.status, status >= 300 { counters.requestsRefused[status, default: 0] += 1 }
         guard let conn = conn ?? calls[s.call]?[s.side].connection else { return }
         for case .send(let m) in o { out.append(.send(m, conn)) }

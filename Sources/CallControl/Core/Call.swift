@@ -121,17 +121,32 @@ enum ClientPurpose {
     case invite, reinvite, bye, cancel, refresh
 }
 
-struct ClientRecord {
+/// A reference, so the tables update transactions in place without copying messages.
+final class ClientRecord {
     var transaction: ClientTransaction
     let call: String
     let side: Side
     let purpose: ClientPurpose
     /// The leg it was sent on: its ACK or CANCEL still goes there after the call ended.
     let leg: CallLeg
+
+    init(transaction: ClientTransaction, call: String, side: Side, purpose: ClientPurpose, leg: CallLeg) {
+        self.transaction = transaction
+        self.call = call
+        self.side = side
+        self.purpose = purpose
+        self.leg = leg
+    }
 }
 
-struct ServerRecord {
+final class ServerRecord {
     var transaction: ServerTransaction
     let call: String
     let side: Side
+
+    init(transaction: ServerTransaction, call: String, side: Side) {
+        self.transaction = transaction
+        self.call = call
+        self.side = side
+    }
 }

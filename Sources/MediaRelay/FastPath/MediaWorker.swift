@@ -95,6 +95,12 @@ final class MediaWorker: @unchecked Sendable {
     }
 
     /// Runs `body` on the worker thread and returns its result.
+    /// Runs `body` on the worker thread soon, without waiting for it.
+    func post(_ body: @escaping @Sendable () -> Void) {
+        commands.withLock { $0.append(body) }
+        tn_eventfd_signal(wakeFD)
+    }
+
     func submit<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
         await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in
             commands.withLock { $0.append { continuation.resume(returning: body()) } }
