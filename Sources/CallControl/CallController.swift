@@ -33,6 +33,7 @@ public final class CallController: Service, Sendable {
         var lastSecurityLog: Double = -1e9
         var suppressedSecurityLogs = 0
         var pending: [NextHop: EventLoopFuture<Channel>] = [:]
+        var unflushed: [Channel] = []
 
         init(core: B2BUACore, gate: AccessGate) {
             self.core = core
@@ -212,8 +213,20 @@ public final class CallController: Service, Sendable {
         }
     }
 
+    /// Writes now, flushes once after this event-loop iteration: the messages one read
+    /// produced for a connection go out in one system call.
     private func write(_ m: SIPMessage, on channel: Channel) {
-        channel.writeAndFlush(channel.allocator.buffer(bytes: m.serialized), promise: nil)
+        let s = state.value
+        channel.write(channel.allocator.buffer(bytes: m.serialized), promise: nil)
+        if s.unflushed.isEmpty {
+            loop.execute { [self] in
+                let st = state.value
+                let channels = st.unflushed
+                st.unflushed.removeAll(keepingCapacity: true)
+                for c in channels { c.flush() }
+            }
+        }
+        if !s.unflushed.contains(where: { $0 === channel }) { s.unflushed.append(channel) }
     }
 
     /// One connection per next hop, opened on demand; concurrent requests share the attempt.

@@ -8,8 +8,11 @@ extension SessionDescription {
         guard text.utf8.count <= Self.maximumSize else {
             throw SDPError(line: nil, "description is \(text.utf8.count) bytes; at most \(Self.maximumSize) allowed")
         }
-        let lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // Split on bytes (LF or CRLF): walking Characters costs more than the rest of the parse.
+        let lines: [String] = text.utf8.split(separator: 10, omittingEmptySubsequences: false).map { line in
+            let bytes = line.last == 13 ? line.dropLast() : line[...]
+            return String(decoding: bytes, as: UTF8.self)
+        }
         guard lines.count <= Self.maximumLines + 1 else {
             throw SDPError(line: nil, "description has \(lines.count) lines; at most \(Self.maximumLines) allowed")
         }
@@ -28,12 +31,12 @@ extension SessionDescription {
                 if index == lines.count - 1 { break }  // the final line break
                 throw SDPError(line: n, "empty line; every line is <type>=<value>")
             }
-            let chars = Array(raw)
-            guard chars.count >= 2, chars[1] == "=", chars[0].isASCII, chars[0].isLowercase else {
+            let utf8 = raw.utf8
+            guard utf8.count >= 2, let t = utf8.first, t >= 97, t <= 122, utf8[utf8.index(after: utf8.startIndex)] == 61 else {
                 throw SDPError(line: n, "'\(raw.prefix(40))' is not <type>=<value> with a lower-case letter type")
             }
-            let type = chars[0]
-            let value = String(raw.dropFirst(2))
+            let type = Character(Unicode.Scalar(t))
+            let value = String(decoding: utf8.dropFirst(2), as: UTF8.self)
             if index == 0 && type != "v" { throw SDPError(line: n, "a description starts with v=0") }
             switch type {
             case "v":
