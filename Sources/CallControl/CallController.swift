@@ -197,10 +197,11 @@ public final class CallController: Service, Sendable {
                 }
             }
         case .allocateMedia(let request):
-            // Binding a few UDP sockets is quick; the relay's worker picks them up itself.
-            let result: Result<CallInfo, RelayError>
-            do throws(RelayError) { result = .success(try relay.createCallNow(request)) } catch { result = .failure(error) }
-            loop.execute { self.deliver(.mediaAllocated(call: request.id, result)) }
+            // A media worker binds the sockets (on the other core) and reports back here.
+            let loop = self.loop
+            relay.createCall(request) { result in
+                loop.execute { self.deliver(.mediaAllocated(call: request.id, result)) }
+            }
         case .configureMedia(let call, let leg, let remote, let local, let mux, let rtp, let rtcp):
             do throws(RelayError) {
                 try relay.configureLegNow(callID: call, leg: leg, remote: remote, local: local, rtcpMux: mux, rtp: rtp, rtcp: rtcp)

@@ -68,7 +68,29 @@ public final class MediaRelay: Sendable {
         return info
     }
 
-    private func allocate(_ request: CallRequest) throws(RelayError) -> (CallInfo, CallRuntime, [[Int32]]) {
+    private func nextWorker() -> MediaWorker {
+        state.withLock { s -> MediaWorker in
+            s.nextWorker = (s.nextWorker + 1) % workers.count
+            return workers[s.nextWorker]
+        }
+    }
+
+    /// `createCall` for callers on an event loop that must not spend time binding sockets:
+    /// a media worker binds and registers them and then calls `completion` on its thread.
+    public func createCall(_ request: CallRequest, completion: @escaping @Sendable (Result<CallInfo, RelayError>) -> Void) {
+        let worker = nextWorker()
+        worker.post { [self] in
+            do throws(RelayError) {
+                let (info, runtime, fds) = try allocate(request, on: worker)
+                worker.register(runtime, fds: fds)
+                completion(.success(info))
+            } catch {
+                completion(.failure(error))
+            }
+        }
+    }
+
+    private func allocate(_ request: CallRequest, on chosen: MediaWorker? = nil) throws(RelayError) -> (CallInfo, CallRuntime, [[Int32]]) {
         guard request.legs.count == 2 else {
             throw RelayError(.badRequest, "call '\(request.id)' has \(request.legs.count) legs; a call bridges exactly 2")
         }
@@ -116,10 +138,7 @@ public final class MediaRelay: Sendable {
                     metadata: ["media.port": "\(port)", "media.errno": "\(errno)"])
                 continue
             }
-            let worker = state.withLock { s -> MediaWorker in
-                s.nextWorker = (s.nextWorker + 1) % workers.count
-                return workers[s.nextWorker]
-            }
+            let worker = chosen ?? nextWorker()
             let runtime = CallRuntime(worker: worker, core: core, ports: ports, fds: fds, v6: bindAddress.isIPv6)
             let duplicate = state.withLock { s -> Bool in
                 if s.calls[request.id] != nil || s.shuttingDown { return true }
@@ -190,10 +209,9 @@ public final class MediaRelay: Sendable {
     /// are the keys the peer sends with, `local` ours towards it. Optionally moves the
     /// remote address and switches RTCP multiplexing (RFC 5761) as the answer says.
     private func legKeys(
-        _ callID: String, _ leg: String, _ remoteCrypto: SRTPParameters, _ local: SRTPParameters, _ rtcpMux: Bool,
-        _ rtp: MediaAddress?, _ rtcp: MediaAddress?
-    ) throws(RelayError) -> (CallRuntime, Int, LegKeys) {
-        let runtime = try lookup(callID)
+        _ runtime: CallRuntime, _ callID: String, _ leg: String, _ remoteCrypto: SRTPParameters, _ local: SRTPParameters,
+        _ rtcpMux: Bool, _ rtp: MediaAddress?, _ rtcp: MediaAddress?
+    ) throws(RelayError) -> (Int, LegKeys) {
         guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
             throw RelayError(.badRequest, "call '\(callID)' has no leg '\(leg)'")
         }
@@ -208,7 +226,7 @@ public final class MediaRelay: Sendable {
                 outbound: try SRTPContext(
                     profile: local.profile, keyingMaterial: local.keyingMaterial, engine: configuration.srtpEngine),
                 rtcpMux: rtcpMux, remote: rtp, remoteRTCP: rtcp)
-            return (runtime, index, keys)
+            return (index, keys)
         } catch {
             throw RelayError(.badRequest, "call '\(callID)' leg '\(leg)': \(error)")
         }
@@ -218,7 +236,8 @@ public final class MediaRelay: Sendable {
         callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
         rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
     ) async throws(RelayError) {
-        let (runtime, index, keys) = try legKeys(callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
+        let runtime = try lookup(callID)
+        let (index, keys) = try legKeys(runtime, callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
         await runtime.worker.submit { runtime.core.legs[index].configure(keys) }
     }
 
@@ -227,8 +246,16 @@ public final class MediaRelay: Sendable {
         callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
         rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
     ) throws(RelayError) {
-        let (runtime, index, keys) = try legKeys(callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
-        runtime.worker.post { runtime.core.legs[index].configure(keys) }
+        let runtime = try lookup(callID)
+        // Key derivation runs on the worker too, off the caller's event loop.
+        runtime.worker.post { [self] in
+            do throws(RelayError) {
+                let (index, keys) = try legKeys(runtime, callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
+                runtime.core.legs[index].configure(keys)
+            } catch {
+                logger.warning("media leg not configured", metadata: ["media.call_id": "\(callID)", "error": "\(error)"])
+            }
+        }
     }
 
     /// Ends a call: its sockets are closed before this returns. Returns its final statistics.

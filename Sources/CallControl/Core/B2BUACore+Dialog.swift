@@ -25,6 +25,7 @@ extension B2BUACore {
         else { return }
         guard let tx = try? ClientTransaction(request: cancel, now: now, timers: settings.timers) else { return }
         clients[branch + "|CANCEL"] = ClientRecord(transaction: tx, call: call.id, side: .b, purpose: .cancel, leg: call[.b])
+        track(client: branch + "|CANCEL")
         send(cancel, to: call[.b], branch: branch)
     }
 
@@ -216,7 +217,7 @@ extension B2BUACore {
     /// Carries out a client transaction's outputs and passes responses on.
     func run(_ outputs: [ClientTransaction.Output], record k: String) {
         guard let record = clients[k] else { return }
-        if record.transaction.state == .terminated { clients[k] = nil }
+        if record.transaction.state == .terminated { clients[k] = nil } else { track(client: k) }
         let call = calls[record.call]
         for o in outputs {
             switch o {
@@ -285,10 +286,12 @@ extension B2BUACore {
     // MARK: time
 
     func tick() {
-        for (k, r) in clients where (r.transaction.deadline ?? .infinity) <= now {
+        while let k = clientTimers.popDue(now) {
+            guard let r = clients[k], let d = r.transaction.deadline, d <= now else { continue }
             run(r.transaction.expire(now: now), record: k)
         }
-        for (k, s) in servers where (s.transaction.deadline ?? .infinity) <= now {
+        while let k = serverTimers.popDue(now) {
+            guard let s = servers[k], let d = s.transaction.deadline, d <= now else { continue }
             _ = s.transaction.expire(now: now)
             if s.transaction.state == .terminated { servers[k] = nil }
         }

@@ -181,6 +181,7 @@ extension B2BUACore {
                 let bye = d.request("BYE", via: via(newBranch()))
                 if let tx = try? ClientTransaction(request: bye, now: now) {
                     clients[tx.branch + "|BYE"] = ClientRecord(transaction: tx, call: call.id, side: .b, purpose: .bye, leg: b)
+                    track(client: tx.branch + "|BYE")
                 }
                 send(bye, to: b, branch: bye.topVia?.branch ?? "")
             }

@@ -19,6 +19,8 @@ public final class B2BUACore {
     var dialogs: [Dialog.ID: (call: String, side: Side)] = [:]
     var clients: [String: ClientRecord] = [:]
     var servers: [ServerTransaction.Key: ServerRecord] = [:]
+    var clientTimers = DeadlineHeap<String>()
+    var serverTimers = DeadlineHeap<ServerTransaction.Key>()
     var out: [CoreAction] = []
     var now: Double = 0
     var drainDeadline: Double?
@@ -174,8 +176,15 @@ public final class B2BUACore {
     /// Starts a client transaction for `m` on a side.
     func start(_ m: SIPMessage, call: Call, side: Side, purpose: ClientPurpose) {
         guard let tx = try? ClientTransaction(request: m, now: now, timers: settings.timers) else { return }
-        clients[tx.branch + "|" + (m.method ?? "")] = ClientRecord(transaction: tx, call: call.id, side: side, purpose: purpose, leg: call[side])
+        let k = tx.branch + "|" + (m.method ?? "")
+        clients[k] = ClientRecord(transaction: tx, call: call.id, side: side, purpose: purpose, leg: call[side])
+        track(client: k)
         send(m, to: call[side], branch: tx.branch)
+    }
+
+    /// Puts a client transaction's running timer on the heap.
+    func track(client k: String) {
+        if let d = clients[k]?.transaction.deadline { clientTimers.push(d, k) }
     }
 
     /// Answers through the stored server transaction of `key`.
@@ -183,6 +192,7 @@ public final class B2BUACore {
         guard let s = servers[key] else { return }
         let o = s.transaction.respond(r, now: now)
         if s.transaction.state == .terminated { servers[key] = nil }
+        if let d = s.transaction.deadline { serverTimers.push(d, key) }
         if let status = r.status, status >= 300 { counters.requestsRefused[status, default: 0] += 1 }
         guard let conn = conn ?? calls[s.call]?[s.side].connection else { return }
         for case .send(let m) in o { out.append(.send(m, conn)) }
