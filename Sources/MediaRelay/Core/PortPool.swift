@@ -1,3 +1,5 @@
+import SRTP
+
 /// The relay's UDP port pool over a configured range (sans-I/O; time is passed in).
 ///
 /// Ports are handed out at random, never one in use, and never one released less than
@@ -20,11 +22,14 @@ public struct PortPool: Sendable {
     private var inUse: Set<UInt16> = []
     /// Released ports and the time they may be used again.
     private var quarantined: [UInt16: Double] = [:]
+    /// The same releases in time order (the quarantine is constant), expired from the front.
+    private var releaseOrder: [(port: UInt16, until: Double)] = []
+    private var releaseHead = 0
     private var rng: any RandomNumberGenerator & Sendable
     /// Allocations refused because the pool was exhausted (a metric).
     public private(set) var exhaustedCount = 0
 
-    public init(range: ClosedRange<UInt16>, quarantine: Double = 5, rng: any RandomNumberGenerator & Sendable = SystemRandomNumberGenerator()) {
+    public init(range: ClosedRange<UInt16>, quarantine: Double = 5, rng: any RandomNumberGenerator & Sendable = SecureRandom()) {
         self.range = range
         self.quarantine = quarantine
         self.rng = rng
@@ -71,6 +76,7 @@ public struct PortPool: Sendable {
     public mutating func release(_ ports: [UInt16], now: Double) {
         for p in ports where inUse.remove(p) != nil {
             quarantined[p] = now + quarantine
+            releaseOrder.append((p, now + quarantine))
         }
     }
 
@@ -84,7 +90,15 @@ public struct PortPool: Sendable {
     }
 
     private mutating func expireQuarantine(now: Double) {
-        guard !quarantined.isEmpty else { return }
-        quarantined = quarantined.filter { $0.value > now }
+        while releaseHead < releaseOrder.count, releaseOrder[releaseHead].until <= now {
+            let (port, until) = releaseOrder[releaseHead]
+            // Only if this release is still the port's latest one.
+            if quarantined[port] == until { quarantined[port] = nil }
+            releaseHead += 1
+        }
+        if releaseHead > 4096 && releaseHead * 2 > releaseOrder.count {
+            releaseOrder.removeFirst(releaseHead)
+            releaseHead = 0
+        }
     }
 }

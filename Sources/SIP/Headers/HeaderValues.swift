@@ -146,12 +146,19 @@ public struct CSeq: Sendable, Equatable {
     }
 
     public init(parsing text: String) throws(SIPParseError) {
-        let f = text.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard f.count == 2, let n = UInt32(f[0]), n < 1 << 31, f[1].allSatisfy(SIPStreamParser.isTokenCharacter) else {
+        let b = Array(text.utf8)
+        let t = Bytes.trimmed(b, 0..<b.count)
+        var sep = t.lowerBound
+        while sep < t.upperBound && !Bytes.isWhitespace(b[sep]) { sep += 1 }
+        let numberRange = t.lowerBound..<sep
+        let methodRange = Bytes.trimmed(b, sep..<t.upperBound)
+        guard let n = Bytes.number(b, numberRange, maxDigits: 10), n < 1 << 31, !methodRange.isEmpty,
+            b[methodRange].allSatisfy(Bytes.isToken)
+        else {
             throw SIPParseError(.malformedHeader, "CSeq '\(text.prefix(40))' is not '<number below 2^31> <method>'")
         }
-        number = n
-        method = String(f[1])
+        number = UInt32(n)
+        method = Bytes.string(b, methodRange)
     }
 }
 

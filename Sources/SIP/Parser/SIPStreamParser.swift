@@ -55,7 +55,7 @@ public struct SIPStreamParser: Sendable {
         for l in lines where l.count > limits.maximumLineLength {
             throw SIPParseError(.lineTooLong, "a SIP header line exceeds \(limits.maximumLineLength) bytes")
         }
-        let startLine = try Self.parseStartLine(String(decoding: lines.removeFirst(), as: UTF8.self))
+        let startLine = try Self.parseStartLine(lines.removeFirst())
         guard lines.count <= limits.maximumHeaders else {
             throw SIPParseError(.tooManyHeaders, "SIP message has \(lines.count) headers; at most \(limits.maximumHeaders)")
         }
@@ -129,32 +129,44 @@ public struct SIPStreamParser: Sendable {
     }
 
     static func parseStartLine(_ line: String) throws(SIPParseError) -> SIPMessage.StartLine {
-        let parts = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3 else {
-            throw SIPParseError(.malformedStartLine, "SIP start line '\(line.prefix(80))' does not have three parts")
+        try parseStartLine(Array(line.utf8))
+    }
+
+    /// `Method SP Request-URI SP SIP/2.0` or `SIP/2.0 SP Status-Code SP Reason-Phrase` (§7.1, §7.2).
+    static func parseStartLine(_ b: [UInt8]) throws(SIPParseError) -> SIPMessage.StartLine {
+        func text() -> String { String(decoding: b.prefix(80), as: UTF8.self) }
+        guard let sp1 = Bytes.firstIndex(of: Bytes.space, in: b, 0..<b.count),
+            let sp2 = Bytes.firstIndex(of: Bytes.space, in: b, (sp1 + 1)..<b.count)
+        else {
+            throw SIPParseError(.malformedStartLine, "SIP start line '\(text())' does not have three parts")
         }
-        if parts[0].hasPrefix("SIP/") {
-            guard parts[0] == "SIP/2.0" else {
-                throw SIPParseError(.unsupportedVersion, "SIP version '\(parts[0])' is not supported; only SIP/2.0")
+        let first = 0..<sp1
+        let second = (sp1 + 1)..<sp2
+        let third = (sp2 + 1)..<b.count
+        let sipSlash: [UInt8] = Array("SIP/".utf8)
+        let version: [UInt8] = Array("SIP/2.0".utf8)
+        if b[first].starts(with: sipSlash) {
+            guard b[first].elementsEqual(version) else {
+                throw SIPParseError(.unsupportedVersion, "SIP version '\(Bytes.string(b, first))' is not supported; only SIP/2.0")
             }
-            guard parts[1].count == 3, let status = Int(parts[1]), (100...699).contains(status) else {
-                throw SIPParseError(.malformedStartLine, "SIP status '\(parts[1])' is not in 100...699")
+            guard second.count == 3, let status = Bytes.number(b, second, maxDigits: 3), (100...699).contains(status) else {
+                throw SIPParseError(.malformedStartLine, "SIP status '\(Bytes.string(b, second).prefix(20))' is not in 100...699")
             }
-            return .response(status: status, reason: String(parts[2]))
+            return .response(status: status, reason: Bytes.string(b, third))
         }
-        guard !parts[0].isEmpty, parts[0].allSatisfy(isTokenCharacter) else {
-            throw SIPParseError(.malformedStartLine, "SIP method '\(parts[0].prefix(40))' is not a token")
+        guard !first.isEmpty, b[first].allSatisfy(Bytes.isToken) else {
+            throw SIPParseError(.malformedStartLine, "SIP method '\(Bytes.string(b, first).prefix(40))' is not a token")
         }
-        guard !parts[1].isEmpty, !parts[1].contains(where: { $0 == " " || $0 == "\t" }) else {
+        guard !second.isEmpty, !b[second].contains(where: Bytes.isWhitespace) else {
             throw SIPParseError(.malformedStartLine, "SIP request-URI is empty")
         }
-        guard parts[2].hasPrefix("SIP/") else {
+        guard b[third].starts(with: sipSlash) else {
             throw SIPParseError(.malformedStartLine, "SIP request line must end in SIP/2.0")
         }
-        guard parts[2] == "SIP/2.0" else {
-            throw SIPParseError(.unsupportedVersion, "SIP version '\(parts[2].prefix(20))' is not supported; only SIP/2.0")
+        guard b[third].elementsEqual(version) else {
+            throw SIPParseError(.unsupportedVersion, "SIP version '\(Bytes.string(b, third).prefix(20))' is not supported; only SIP/2.0")
         }
-        return .request(method: String(parts[0]), uri: String(parts[1]))
+        return .request(method: Bytes.string(b, first), uri: Bytes.string(b, second))
     }
 
     /// RFC 3261 §25.1 token characters.
