@@ -8,51 +8,91 @@ import ServiceLifecycle
 import Synchronization
 
 /// The satellite's call controller: SIP listeners on TCP (and TLS), the access gate, the
-/// B2BUA core and the media relay, wired together. All SIP state lives on one event loop;
-/// the relay's async calls hop back onto it.
+/// B2BUA cores and the media relay, wired together.
+///
+/// Calls are sharded over event loops (one per core): a call lives in the core of the loop
+/// its Call-ID hashes to; the legs the controller originates carry the shard in their
+/// Call-ID ("t<n>-…"). Connections live on any loop; each message is parsed on its
+/// connection's loop and handed to its call's shard. Each shard's state is confined to
+/// its loop; the relay's work runs on the relay's own threads.
 public final class CallController: Service, Sendable {
     public let settings: CallControllerSettings
     let relay: MediaRelay
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
-    let loop: EventLoop
-    let state: NIOLoopBoundBox<LoopState>
+    let shards: [Shard]
+    let registry = Mutex(Registry())
+    let gate: Mutex<AccessGate>
     let counters = Mutex(ControllerCounters())
+    let security = Mutex(SecurityLog())
     let ports = Mutex<[String: Int]>([:])
     let stopped = Mutex(false)
 
-    /// State confined to `loop`.
-    final class LoopState {
+    /// One core and its loop.
+    final class Shard: Sendable {
+        let index: Int
+        let loop: EventLoop
+        let state: NIOLoopBoundBox<ShardState>
+
+        init(index: Int, loop: EventLoop, settings: CoreSettings, logger: Logger) {
+            self.index = index
+            self.loop = loop
+            state = NIOLoopBoundBox.makeBoxSendingValue(
+                ShardState(core: B2BUACore(settings: settings, logger: logger)), as: ShardState.self, eventLoop: loop)
+        }
+    }
+
+    final class ShardState {
         let core: B2BUACore
-        var gate: AccessGate
+        var tick: RepeatedTask?
+        var unflushed: [Channel] = []
+        init(core: B2BUACore) { self.core = core }
+    }
+
+    /// Connections shared by all shards.
+    struct Registry {
         var connections: [ConnectionID: Channel] = [:]
         var byHop: [NextHop: ConnectionID] = [:]
+        var pending: [NextHop: EventLoopFuture<Channel>] = [:]
         var nextID: UInt64 = 0
         var listeners: [Channel] = []
-        var tick: RepeatedTask?
-        var lastSecurityLog: Double = -1e9
-        var suppressedSecurityLogs = 0
-        var pending: [NextHop: EventLoopFuture<Channel>] = [:]
-        var unflushed: [Channel] = []
+    }
 
-        init(core: B2BUACore, gate: AccessGate) {
-            self.core = core
-            self.gate = gate
-        }
+    struct SecurityLog {
+        var last: Double = -1e9
+        var suppressed = 0
     }
 
     public init(settings: CallControllerSettings, relay: MediaRelay, logger: Logger = Logger(label: "trabant.sip")) {
         self.settings = settings
         self.relay = relay
         self.logger = logger
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        loop = group.next()
-        let core = B2BUACore(settings: settings.core, logger: logger)
-        let gate = AccessGate(networks: settings.acl, limits: settings.limits, deniedUserAgents: settings.deniedUserAgents)
-        state = NIOLoopBoundBox.makeBoxSendingValue(LoopState(core: core, gate: gate), as: LoopState.self, eventLoop: loop)
+        let count = max(1, min(settings.sipThreads, 16))
+        group = MultiThreadedEventLoopGroup(numberOfThreads: count)
+        var shards: [Shard] = []
+        var loops = group.makeIterator()
+        for i in 0..<count {
+            var core = settings.core
+            core.callIDPrefix = "t\(i)-"
+            shards.append(Shard(index: i, loop: loops.next()!, settings: core, logger: logger))
+        }
+        self.shards = shards
+        gate = Mutex(AccessGate(networks: settings.acl, limits: settings.limits, deniedUserAgents: settings.deniedUserAgents))
     }
 
     static func now() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
+
+    /// The shard a message belongs to: ours by Call-ID prefix, else by a hash of the Call-ID.
+    func shard(for m: SIPMessage) -> Shard {
+        guard shards.count > 1, let callID = m.callID else { return shards[0] }
+        let u = Array(callID.utf8)
+        if u.count > 3, u[0] == UInt8(ascii: "t"), u[2] == UInt8(ascii: "-"), u[1] >= 48, Int(u[1] - 48) < shards.count {
+            return shards[Int(u[1] - 48)]
+        }
+        var h: UInt32 = 2_166_136_261
+        for b in u { h = (h ^ UInt32(b)) &* 16_777_619 }
+        return shards[Int(h % UInt32(shards.count))]
+    }
 
     /// Binds the listeners. Returns the bound ports by name ("tcp", "tls").
     @discardableResult
@@ -61,31 +101,32 @@ public final class CallController: Service, Sendable {
         var bound = ["tcp": tcp.localAddress?.port ?? 0]
         var channels = [tcp]
         if let cert = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
-            let config = TLSConfiguration.makeServerConfiguration(
+            var config = TLSConfiguration.makeServerConfiguration(
                 certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
                 privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            var c = config
-            c.minimumTLSVersion = .tlsv12
-            let context = try NIOSSLContext(configuration: c)
-            let tls = try await bind(port: settings.tlsPort, tls: context)
+            config.minimumTLSVersion = .tlsv12
+            let tls = try await bind(port: settings.tlsPort, tls: try NIOSSLContext(configuration: config))
             bound["tls"] = tls.localAddress?.port ?? 0
             channels.append(tls)
         }
-        let boundChannels = channels
-        let boundPorts = bound
-        try await loop.submit {
-            let s = self.state.value
-            s.listeners = boundChannels
-            if s.core.settings.advertisedPort == 0 { s.core.settings.advertisedPort = UInt16(boundPorts["tcp"]!) }
-            s.tick = self.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
-                self.deliver(.tick)
-            }
-        }.get()
+        registry.withLock { $0.listeners = channels }
+        let tcpPort = UInt16(bound["tcp"]!)
+        for shard in shards {
+            try await shard.loop.submit {
+                let s = shard.state.value
+                if s.core.settings.advertisedPort == 0 { s.core.settings.advertisedPort = tcpPort }
+                s.tick = shard.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
+                    self.deliver(.tick, to: shard)
+                }
+            }.get()
+        }
         ports.withLock { $0 = bound }
         logger.info(
             "SIP listening",
-            metadata: ["sip.tcp": "\(settings.bindHost):\(bound["tcp"]!)", "sip.tls": "\(bound["tls"].map(String.init) ?? "off")",
-                "sip.acl": "\(settings.acl.map(\.description).joined(separator: ","))"])
+            metadata: [
+                "sip.tcp": "\(settings.bindHost):\(bound["tcp"]!)", "sip.tls": "\(bound["tls"].map(String.init) ?? "off")",
+                "sip.acl": "\(settings.acl.map(\.description).joined(separator: ","))", "sip.threads": "\(shards.count)",
+            ])
         return bound
     }
 
@@ -110,12 +151,13 @@ public final class CallController: Service, Sendable {
         return try await bootstrap.bind(host: settings.bindHost, port: port).get()
     }
 
-    /// Runs on the loop for each accepted connection, before any read.
+    /// For each accepted connection, before any read.
     private func admit(_ address: SocketAddress?, tls: Bool) -> Bool {
-        let s = state.value
         guard let bytes = address?.gateBytes else { return false }
-        var verdict = s.gate.admitConnection(from: bytes, now: Self.now())
-        if verdict == .allow && s.connections.count >= settings.maxConnections { verdict = .connectionRateExceeded }
+        var verdict = gate.withLock { $0.admitConnection(from: bytes, now: Self.now()) }
+        if verdict == .allow && registry.withLock({ $0.connections.count }) >= settings.maxConnections {
+            verdict = .connectionRateExceeded
+        }
         counters.withLock { $0.connections[verdict.label, default: 0] += 1 }
         if verdict != .allow { securityEvent(verdict.label, source: address, detail: tls ? "tls" : "tcp") }
         return verdict == .allow
@@ -123,26 +165,36 @@ public final class CallController: Service, Sendable {
 
     /// Rate-limited security log: at most one line per second, with the count suppressed.
     func securityEvent(_ kind: String, source: SocketAddress?, detail: String) {
-        let s = state.value
         let now = Self.now()
-        if now - s.lastSecurityLog >= 1 {
+        let suppressed = security.withLock { s -> Int? in
+            guard now - s.last >= 1 else {
+                s.suppressed += 1
+                return nil
+            }
+            defer {
+                s.last = now
+                s.suppressed = 0
+            }
+            return s.suppressed
+        }
+        if let suppressed {
             logger.warning(
                 "refused",
-                metadata: ["security.event": "\(kind)", "net.source": "\(source?.ipAddress ?? "?")", "detail": "\(detail)",
-                    "security.suppressed": "\(s.suppressedSecurityLogs)"])
-            s.lastSecurityLog = now
-            s.suppressedSecurityLogs = 0
-        } else {
-            s.suppressedSecurityLogs += 1
+                metadata: [
+                    "security.event": "\(kind)", "net.source": "\(source?.ipAddress ?? "?")", "detail": "\(detail)",
+                    "security.suppressed": "\(suppressed)",
+                ])
         }
     }
 
     private func addSIPHandlers(_ channel: Channel, hop: NextHop?) throws {
-        let s = state.value
-        s.nextID += 1
-        let id = ConnectionID(s.nextID)
-        s.connections[id] = channel
-        if let hop { s.byHop[hop] = id }
+        let id = registry.withLock { r -> ConnectionID in
+            r.nextID += 1
+            let id = ConnectionID(r.nextID)
+            r.connections[id] = channel
+            if let hop { r.byHop[hop] = id }
+            return id
+        }
         let source = channel.remoteAddress
         try channel.pipeline.syncOperations.addHandlers([
             SIPFrameHandler { [self] e in
@@ -153,8 +205,9 @@ public final class CallController: Service, Sendable {
                 id: id,
                 onMessage: { [self] m, id in
                     if m.isRequest {
-                        let verdict = state.value.gate.admitRequest(
-                            from: source?.gateBytes ?? [], userAgent: m.value("user-agent"), now: Self.now())
+                        let verdict = gate.withLock {
+                            $0.admitRequest(from: source?.gateBytes ?? [], userAgent: m.value("user-agent"), now: Self.now())
+                        }
                         if verdict != .allow {
                             counters.withLock { $0.requests[verdict.label, default: 0] += 1 }
                             securityEvent(verdict.label, source: source, detail: m.method ?? "")
@@ -162,45 +215,50 @@ public final class CallController: Service, Sendable {
                             return
                         }
                     }
-                    deliver(.message(m, connection: id))
+                    let shard = shard(for: m)
+                    if shard.loop.inEventLoop {
+                        deliver(.message(m, connection: id), to: shard)
+                    } else {
+                        shard.loop.execute { self.deliver(.message(m, connection: id), to: shard) }
+                    }
                 },
                 onClose: { [self] id in
-                    let s = state.value
-                    s.connections[id] = nil
-                    if let hop = s.byHop.first(where: { $0.value == id })?.key { s.byHop[hop] = nil }
-                    deliver(.connectionClosed(id))
+                    registry.withLock { r in
+                        r.connections[id] = nil
+                        if let hop = r.byHop.first(where: { $0.value == id })?.key { r.byHop[hop] = nil }
+                    }
+                    for shard in shards { shard.loop.execute { self.deliver(.connectionClosed(id), to: shard) } }
                 }),
         ])
     }
 
-    /// Feeds the core and carries out its actions. On the loop.
-    func deliver(_ event: CoreEvent) {
-        let s = state.value
-        let actions = s.core.handle(event, now: Self.now())
-        for a in actions { perform(a) }
+    /// Feeds a shard's core and carries out its actions. On the shard's loop.
+    func deliver(_ event: CoreEvent, to shard: Shard) {
+        let actions = shard.state.value.core.handle(event, now: Self.now())
+        for a in actions { perform(a, shard: shard) }
     }
 
-    private func perform(_ action: CoreAction) {
-        let s = state.value
+    private func perform(_ action: CoreAction, shard: Shard) {
         switch action {
         case .send(let m, let id):
-            guard let ch = s.connections[id] else { return }
-            write(m, on: ch)
+            guard let ch = registry.withLock({ $0.connections[id] }) else { return }
+            write(m, on: ch, shard: shard)
         case .sendTo(let m, let hop, let branch):
-            if let id = s.byHop[hop], let ch = s.connections[id] { return write(m, on: ch) }
-            connect(hop).whenComplete { [self] result in
+            if let ch = registry.withLock({ r in r.byHop[hop].flatMap { r.connections[$0] } }) {
+                return write(m, on: ch, shard: shard)
+            }
+            connect(hop).hop(to: shard.loop).whenComplete { [self] result in
                 switch result {
-                case .success(let ch): write(m, on: ch)
+                case .success(let ch): write(m, on: ch, shard: shard)
                 case .failure(let e):
                     logger.warning("could not reach SIP target", metadata: ["sip.hop": "\(hop)", "error": "\(e)"])
-                    deliver(.sendFailed(branch: branch))
+                    deliver(.sendFailed(branch: branch), to: shard)
                 }
             }
         case .allocateMedia(let request):
-            // A media worker binds the sockets (on the other core) and reports back here.
-            let loop = self.loop
+            // A media worker binds the sockets (on another core) and reports back here.
             relay.createCall(request) { result in
-                loop.execute { self.deliver(.mediaAllocated(call: request.id, result)) }
+                shard.loop.execute { self.deliver(.mediaAllocated(call: request.id, result), to: shard) }
             }
         case .configureMedia(let call, let leg, let remote, let local, let mux, let rtp, let rtcp):
             do throws(RelayError) {
@@ -214,14 +272,14 @@ public final class CallController: Service, Sendable {
         }
     }
 
-    /// Writes now, flushes once after this event-loop iteration: the messages one read
-    /// produced for a connection go out in one system call.
-    private func write(_ m: SIPMessage, on channel: Channel) {
-        let s = state.value
+    /// Writes now, flushes once after this loop iteration: the messages one read produced
+    /// for a connection go out in one system call.
+    private func write(_ m: SIPMessage, on channel: Channel, shard: Shard) {
+        let s = shard.state.value
         channel.write(channel.allocator.buffer(bytes: m.serialized), promise: nil)
         if s.unflushed.isEmpty {
-            loop.execute { [self] in
-                let st = state.value
+            shard.loop.execute {
+                let st = shard.state.value
                 let channels = st.unflushed
                 st.unflushed.removeAll(keepingCapacity: true)
                 for c in channels { c.flush() }
@@ -232,30 +290,28 @@ public final class CallController: Service, Sendable {
 
     /// One connection per next hop, opened on demand; concurrent requests share the attempt.
     private func connect(_ hop: NextHop) -> EventLoopFuture<Channel> {
-        if let pending = pendingConnects[hop] { return pending }
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.seconds(5))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { [self] channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if hop.tls {
-                        var c = TLSConfiguration.makeClientConfiguration()
-                        c.certificateVerification = .none  // pinned by the management bridge (issue 4)
-                        let ctx = try NIOSSLContext(configuration: c)
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: nil))
+        let loop = group.next()
+        return registry.withLock { r -> EventLoopFuture<Channel> in
+            if let pending = r.pending[hop] { return pending }
+            let bootstrap = ClientBootstrap(group: loop)
+                .connectTimeout(.seconds(5))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if hop.tls {
+                            var c = TLSConfiguration.makeClientConfiguration()
+                            c.certificateVerification = .none  // pinned by the management bridge (issue 4)
+                            let ctx = try NIOSSLContext(configuration: c)
+                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: nil))
+                        }
+                        try self.addSIPHandlers(channel, hop: hop)
                     }
-                    try self.addSIPHandlers(channel, hop: hop)
                 }
-            }
-        let future = bootstrap.connect(host: hop.host, port: Int(hop.port))
-        pendingConnects[hop] = future
-        future.whenComplete { [self] _ in pendingConnects[hop] = nil }
-        return future
-    }
-
-    private var pendingConnects: [NextHop: EventLoopFuture<Channel>] {
-        get { state.value.pending }
-        set { state.value.pending = newValue }
+            let future = bootstrap.connect(host: hop.host, port: Int(hop.port))
+            r.pending[hop] = future
+            future.whenComplete { [self] _ in registry.withLock { _ = $0.pending.removeValue(forKey: hop) } }
+            return future
+        }
     }
 
     // MARK: Service
@@ -270,29 +326,34 @@ public final class CallController: Service, Sendable {
     /// hang up the rest and close the listeners.
     public func drain() async {
         let deadline = Self.now() + settings.drainTimeout
-        try? await loop.submit { self.deliver(.drain(deadline: deadline)) }.get()
+        for shard in shards { try? await shard.loop.submit { self.deliver(.drain(deadline: deadline), to: shard) }.get() }
         while Self.now() < deadline + 1 {
-            let active = (try? await loop.submit { self.state.value.core.activeCalls }.get()) ?? 0
-            if active == 0 { break }
+            if await activeCalls() == 0 { break }
             try? await Task.sleep(for: .milliseconds(200))
         }
         await stop()
     }
 
+    public func activeCalls() async -> Int {
+        var total = 0
+        for shard in shards { total += (try? await shard.loop.submit { shard.state.value.core.activeCalls }.get()) ?? 0 }
+        return total
+    }
+
     public func stop() async {
         guard stopped.withLock({ let was = $0; $0 = true; return !was }) else { return }
-        let channels = (try? await loop.submit { () -> [Channel] in
-            let s = self.state.value
-            s.tick?.cancel()
-            return s.listeners + Array(s.connections.values)
-        }.get()) ?? []
+        for shard in shards { try? await shard.loop.submit { shard.state.value.tick?.cancel() }.get() }
+        let channels = registry.withLock { $0.listeners + Array($0.connections.values) }
         for c in channels { try? await c.close() }
         try? await group.shutdownGracefully()
     }
 
     /// Counters for metrics and tests.
     public func snapshot() async -> ControllerSnapshot {
-        let core = (try? await loop.submit { self.state.value.core.counters }.get()) ?? CoreCounters()
+        var core = CoreCounters()
+        for shard in shards {
+            if let c = try? await shard.loop.submit({ shard.state.value.core.counters }).get() { core.add(c) }
+        }
         return ControllerSnapshot(core: core, transport: counters.withLock { $0 })
     }
 }

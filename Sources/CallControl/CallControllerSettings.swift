@@ -1,3 +1,4 @@
+import NIOCore
 import SDP
 
 /// Everything the call controller needs from the satellite's configuration.
@@ -19,12 +20,14 @@ public struct CallControllerSettings: Sendable {
     public var drainTimeout: Double
     /// Most simultaneous connections; more are refused at accept.
     public var maxConnections: Int
+    /// Event loops carrying SIP, each with its own share of the calls.
+    public var sipThreads: Int
 
     public init(
         bindHost: String = "0.0.0.0", tcpPort: Int = 5060, tlsPort: Int = 5061, tlsCertificatePath: String? = nil,
         tlsKeyPath: String? = nil, acl: [CIDR], limits: AccessGate.Limits = AccessGate.Limits(),
         deniedUserAgents: [String] = AccessGate.defaultDeniedUserAgents, core: CoreSettings, drainTimeout: Double = 30,
-        maxConnections: Int = 4096
+        maxConnections: Int = 4096, sipThreads: Int = System.coreCount
     ) {
         self.bindHost = bindHost
         self.tcpPort = tcpPort
@@ -37,5 +40,6 @@ public struct CallControllerSettings: Sendable {
         self.core = core
         self.drainTimeout = drainTimeout
         self.maxConnections = maxConnections
+        self.sipThreads = sipThreads
     }
 }

@@ -1,3 +1,4 @@
+import NIOCore
 import CallControl
 import SDP
 import SRTP
@@ -8,7 +9,7 @@ extension CallControllerSettings {
         "sip.bind", "sip.advertise", "sip.tcp_port", "sip.tls_port", "sip.tls_certificate", "sip.tls_key", "sip.acl",
         "sip.srtp_suites", "sip.ring_timeout", "sip.session_expires", "sip.min_session_expires", "sip.max_calls",
         "sip.max_connections", "sip.drain_timeout", "sip.rate_window", "sip.max_connections_per_source",
-        "sip.max_requests_per_source", "sip.block_time", "sip.deny_user_agents",
+        "sip.max_requests_per_source", "sip.block_time", "sip.deny_user_agents", "sip.threads",
     ]
 
     public init(_ r: ConfigReader, mediaAdvertise: String?) throws(ConfigError) {
@@ -57,6 +58,7 @@ extension CallControllerSettings {
                 ringTimeout: try r.seconds("sip.ring_timeout", in: 1...3600, default: 120), sessionExpires: sessionExpires,
                 minSessionExpires: minSE, maxCalls: try r.int("sip.max_calls", in: 1...1_000_000, default: 10_000)),
             drainTimeout: try r.seconds("sip.drain_timeout", in: 0...86400, default: 30),
-            maxConnections: try r.int("sip.max_connections", in: 1...1_000_000, default: 4096))
+            maxConnections: try r.int("sip.max_connections", in: 1...1_000_000, default: 4096),
+            sipThreads: try r.int("sip.threads", in: 1...16, default: min(16, System.coreCount)))
     }
 }

@@ -53,7 +53,7 @@ extension B2BUACore {
         a.connection = conn
         a.remote = stream
         a.remoteKey = chosen
-        let b = CallLeg(callID: randomToken() + randomToken() + "@trabant", localTag: randomToken())
+        let b = CallLeg(callID: settings.callIDPrefix + randomToken() + randomToken() + "@trabant", localTag: randomToken())
         b.hop = hop
         let call = Call(
             id: id, invite: m, inviteKey: key, offer: offer, offerIndex: index, offerStream: stream, chosenKey: chosen,

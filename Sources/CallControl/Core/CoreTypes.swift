@@ -73,6 +73,9 @@ public struct CoreSettings: Sendable {
     public var timers: SIPTimers
     /// Most calls at once; more get 503 (the relay's port pool also limits).
     public var maxCalls: Int
+    /// Starts the Call-IDs of the legs this core originates, so that a controller with
+    /// several cores routes their messages back to this one ("t<shard>-").
+    public var callIDPrefix = ""
 
     public init(
         advertisedHost: String, advertisedPort: UInt16 = 5060, srtp: SRTPPolicy = SRTPPolicy(), targetNetworks: [CIDR],
@@ -108,4 +111,16 @@ public struct CoreCounters: Sendable, Equatable {
     public var transactionTimeouts = 0
     public var sessionTimerExpiries = 0
     public init() {}
+
+    /// Sums the counters of several cores.
+    public mutating func add(_ o: CoreCounters) {
+        callsStarted += o.callsStarted
+        callsAnswered += o.callsAnswered
+        callsActive += o.callsActive
+        messagesReceived += o.messagesReceived
+        transactionTimeouts += o.transactionTimeouts
+        sessionTimerExpiries += o.sessionTimerExpiries
+        callsEnded.merge(o.callsEnded, uniquingKeysWith: +)
+        requestsRefused.merge(o.requestsRefused, uniquingKeysWith: +)
+    }
 }
