@@ -14,9 +14,19 @@ public enum ProcessStats {
         return (u + s) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    /// CPU seconds of a process and its direct children (kamailio forks its workers).
+    /// CPU seconds of a process and all its descendants (kamailio forks workers, and its
+    /// TCP main process forks more).
     public static func treeCPUSeconds(pid: Int32) -> Double {
-        children(of: pid).reduce(cpuSeconds(pid: pid) ?? 0) { $0 + (cpuSeconds(pid: $1) ?? 0) }
+        var total = cpuSeconds(pid: pid) ?? 0
+        var frontier = [pid]
+        var seen: Set<Int32> = [pid]
+        while let p = frontier.popLast() {
+            for c in children(of: p) where seen.insert(c).inserted {
+                total += cpuSeconds(pid: c) ?? 0
+                frontier.append(c)
+            }
+        }
+        return total
     }
 
     /// The direct children of a process.

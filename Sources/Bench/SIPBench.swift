@@ -42,6 +42,8 @@ public enum SIPBench {
         public var achieved_cps: Double
         public var setup_latency_ms: Latency?
         public var server_cpu_percent: Double
+        /// The 1-minute load average when the step began (steps wait for it to fall to 1.0).
+        public var loadavg_before: Double
         public var pass: Bool
     }
 
@@ -85,27 +87,22 @@ public enum SIPBench {
         }
         let proxyPort = o.basePort
         let uasPort = o.basePort + 10
-        let process = try startServer(server, work: work, port: proxyPort, uasPort: uasPort, o: o)
-        defer { stopProcess(process) }
-        try await Task.sleep(for: .seconds(server == .kamailio ? 2 : 1))
-        guard process.isRunning else { throw BenchError("\(server) did not start; see \(work.path)/server.log") }
 
         var steps: [Step] = []
         var best: Step?
         for rate in o.rates {
-            let step = try await runStep(o, server: server, rate: rate, work: work, proxyPort: proxyPort, uasPort: uasPort, pid: process.processIdentifier)
+            let step = try await runStep(o, server: server, rate: rate, work: work, proxyPort: proxyPort, uasPort: uasPort)
             steps.append(step)
             o.log("[\(server)] \(rate) calls/s: \(step.successful)/\(step.calls) ok, \(step.failed) failed, achieved \(String(format: "%.0f", step.achieved_cps)), p99 setup \(step.setup_latency_ms.map { String(format: "%.1f ms", $0.p99) } ?? "-"), server CPU \(String(format: "%.0f", step.server_cpu_percent)) % \(step.pass ? "PASS" : "FAIL")")
             if step.pass { best = step } else {
-                keep = steps.count == 1
+                keep = step.failed > 0
                 break
             }
             try await Task.sleep(for: .seconds(1))
         }
         var half: Step?
         if let best, best.target_cps >= 2 {
-            half = try await runStep(o, server: server, rate: best.target_cps / 2, work: work, proxyPort: proxyPort, uasPort: uasPort,
-                                     pid: process.processIdentifier)
+            half = try await runStep(o, server: server, rate: best.target_cps / 2, work: work, proxyPort: proxyPort, uasPort: uasPort)
             if let h = half {
                 o.log("[\(server)] half rate \(h.target_cps) calls/s: p50 \(h.setup_latency_ms.map { String(format: "%.2f", $0.p50) } ?? "-") ms, p99 \(h.setup_latency_ms.map { String(format: "%.2f", $0.p99) } ?? "-") ms")
             }
@@ -115,7 +112,21 @@ public enum SIPBench {
             setup_latency_ms: best?.setup_latency_ms, server_cpu_percent: best?.server_cpu_percent, half_rate: half, steps: steps)
     }
 
-    static func runStep(_ o: Options, server: Server, rate: Int, work: URL, proxyPort: Int, uasPort: Int, pid: Int32) async throws -> Step {
+    /// One rate against a freshly started server (state left by an earlier step, such as
+    /// kamailio's transaction memory, must not decide the next one).
+    static func runStep(_ o: Options, server: Server, rate: Int, work: URL, proxyPort: Int, uasPort: Int) async throws -> Step {
+        // Like the shared harness: start each step on a quiet machine (bounded wait).
+        var waited = 0
+        while ProcessStats.loadAverage() > 1.0 && waited < 120 {
+            try await Task.sleep(for: .seconds(5))
+            waited += 5
+        }
+        let load = ProcessStats.loadAverage()
+        let process = try startServer(server, work: work, port: proxyPort, uasPort: uasPort, o: o)
+        defer { stopProcess(process) }
+        try await Task.sleep(for: .seconds(server == .kamailio ? 2 : 1))
+        guard process.isRunning else { throw BenchError("\(server) did not start; see \(work.path)/server.log") }
+        let pid = process.processIdentifier
         let calls = Int(min(Double(o.maxCalls), max(500, Double(rate) * o.seconds)))
         let timeout = Int(Double(calls) / Double(rate) + 30)
         let stepDir = work.appendingPathComponent("step-\(rate)-\(UUID().uuidString.prefix(6))")
@@ -150,7 +161,7 @@ public enum SIPBench {
         if failed == 0 && ok == calls { try? FileManager.default.removeItem(at: stepDir) }
         return Step(
             target_cps: rate, calls: calls, successful: ok, failed: failed, achieved_cps: sippRate, setup_latency_ms: latency,
-            server_cpu_percent: wall > 0 ? 100 * (cpu1 - cpu0) / wall : 0,
+            server_cpu_percent: wall > 0 ? 100 * (cpu1 - cpu0) / wall : 0, loadavg_before: load,
             pass: failed == 0 && ok == calls && sippRate >= 0.97 * Double(rate))
     }
 
@@ -177,7 +188,7 @@ public enum SIPBench {
         case .kamailio:
             let cfg = work.appendingPathComponent("kamailio.cfg")
             try kamailioConfig(port: port, uasPort: uasPort).write(to: cfg, atomically: true, encoding: .utf8)
-            return try spawn("kamailio", ["-f", cfg.path, "-DD", "-E", "-m", "1024", "-M", "16", "-P", work.appendingPathComponent("k.pid").path],
+            return try spawn("kamailio", ["-f", cfg.path, "-DD", "-E", "-m", "2048", "-M", "16", "-P", work.appendingPathComponent("k.pid").path],
                              cwd: work, log: "server.log")
         }
     }

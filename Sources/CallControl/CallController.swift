@@ -27,6 +27,7 @@ public final class CallController: Service, Sendable {
     let security = Mutex(SecurityLog())
     let ports = Mutex<[String: Int]>([:])
     let stopped = Mutex(false)
+    let finalSnapshot = Mutex<ControllerSnapshot?>(nil)
 
     /// One core and its loop.
     final class Shard: Sendable {
@@ -86,8 +87,10 @@ public final class CallController: Service, Sendable {
     func shard(for m: SIPMessage) -> Shard {
         guard shards.count > 1, let callID = m.callID else { return shards[0] }
         let u = Array(callID.utf8)
-        if u.count > 3, u[0] == UInt8(ascii: "t"), u[2] == UInt8(ascii: "-"), u[1] >= 48, Int(u[1] - 48) < shards.count {
-            return shards[Int(u[1] - 48)]
+        if u.count > 2, u[0] == UInt8(ascii: "t"), let dash = u.prefix(4).firstIndex(of: UInt8(ascii: "-")), dash > 1,
+            let n = Int(String(decoding: u[1..<dash], as: UTF8.self)), n < shards.count
+        {
+            return shards[n]
         }
         var h: UInt32 = 2_166_136_261
         for b in u { h = (h ^ UInt32(b)) &* 16_777_619 }
@@ -117,6 +120,8 @@ public final class CallController: Service, Sendable {
                 if s.core.settings.advertisedPort == 0 { s.core.settings.advertisedPort = tcpPort }
                 s.tick = shard.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
                     self.deliver(.tick, to: shard)
+                    // Forget sources whose window and block ended (bounded memory).
+                    if shard.index == 0 { self.gate.withLock { $0.prune(now: Self.now()) } }
                 }
             }.get()
         }
@@ -204,6 +209,13 @@ public final class CallController: Service, Sendable {
             SIPConnectionHandler(
                 id: id,
                 onMessage: { [self] m, id in
+                    if m.isRequest, hop != nil, !gate.withLock({ $0.inACL(source?.gateBytes ?? []) }) {
+                        // A connection we opened reached a peer outside the known networks:
+                        // it may answer our requests but not send its own.
+                        counters.withLock { $0.requests["not_in_acl", default: 0] += 1 }
+                        securityEvent("not_in_acl", source: source, detail: m.method ?? "")
+                        return
+                    }
                     if m.isRequest {
                         let verdict = gate.withLock {
                             $0.admitRequest(from: source?.gateBytes ?? [], userAgent: m.value("user-agent"), now: Self.now())
@@ -291,27 +303,42 @@ public final class CallController: Service, Sendable {
     /// One connection per next hop, opened on demand; concurrent requests share the attempt.
     private func connect(_ hop: NextHop) -> EventLoopFuture<Channel> {
         let loop = group.next()
-        return registry.withLock { r -> EventLoopFuture<Channel> in
+        let promise = loop.makePromise(of: Channel.self)
+        let existing = registry.withLock { r -> EventLoopFuture<Channel>? in
             if let pending = r.pending[hop] { return pending }
-            let bootstrap = ClientBootstrap(group: loop)
-                .connectTimeout(.seconds(5))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
-                .channelInitializer { [self] channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        if hop.tls {
-                            var c = TLSConfiguration.makeClientConfiguration()
-                            c.certificateVerification = .none  // pinned by the management bridge (issue 4)
-                            let ctx = try NIOSSLContext(configuration: c)
-                            try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: nil))
-                        }
-                        try self.addSIPHandlers(channel, hop: hop)
-                    }
-                }
-            let future = bootstrap.connect(host: hop.host, port: Int(hop.port))
-            r.pending[hop] = future
-            future.whenComplete { [self] _ in registry.withLock { _ = $0.pending.removeValue(forKey: hop) } }
-            return future
+            r.pending[hop] = promise.futureResult
+            return nil
         }
+        if let existing {
+            promise.fail(NextHopError(hop: hop))  // unused
+            return existing
+        }
+        promise.futureResult.whenComplete { [self] _ in registry.withLock { _ = $0.pending.removeValue(forKey: hop) } }
+        // Only literal addresses inside the known networks are dialled, parsed by us (no
+        // resolver: "010.0.0.5" must not become 8.0.0.5, and IPv6 keeps no brackets).
+        guard let ip = IPAddressBytes.parse(hop.host), settings.acl.contains(where: { $0.contains(ip.bytes) }),
+            let address = try? SocketAddress(ipAddress: IPAddressBytes.format(ip.bytes), port: Int(hop.port))
+        else {
+            promise.fail(NextHopError(hop: hop))
+            return promise.futureResult
+        }
+        ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(5))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if hop.tls {
+                        var c = TLSConfiguration.makeClientConfiguration()
+                        c.certificateVerification = .none  // pinned by the management bridge (issue 4)
+                        let ctx = try NIOSSLContext(configuration: c)
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: nil))
+                    }
+                    try self.addSIPHandlers(channel, hop: hop)
+                }
+            }
+            .connect(to: address)
+            .cascade(to: promise)
+        return promise.futureResult
     }
 
     // MARK: Service
@@ -335,12 +362,17 @@ public final class CallController: Service, Sendable {
     }
 
     public func activeCalls() async -> Int {
+        if stopped.withLock({ $0 }) { return 0 }
         var total = 0
         for shard in shards { total += (try? await shard.loop.submit { shard.state.value.core.activeCalls }.get()) ?? 0 }
         return total
     }
 
     public func stop() async {
+        guard !stopped.withLock({ $0 }) else { return }
+        // The last counters stay readable after the loops are gone.
+        let last = await snapshot()
+        finalSnapshot.withLock { $0 = last }
         guard stopped.withLock({ let was = $0; $0 = true; return !was }) else { return }
         for shard in shards { try? await shard.loop.submit { shard.state.value.tick?.cancel() }.get() }
         let channels = registry.withLock { $0.listeners + Array($0.connections.values) }
@@ -350,12 +382,19 @@ public final class CallController: Service, Sendable {
 
     /// Counters for metrics and tests.
     public func snapshot() async -> ControllerSnapshot {
+        if let last = finalSnapshot.withLock({ $0 }) { return last }
         var core = CoreCounters()
         for shard in shards {
             if let c = try? await shard.loop.submit({ shard.state.value.core.counters }).get() { core.add(c) }
         }
         return ControllerSnapshot(core: core, transport: counters.withLock { $0 })
     }
+}
+
+/// A next hop that is not a literal address inside the known networks.
+struct NextHopError: Error, CustomStringConvertible {
+    let hop: NextHop
+    var description: String { "\(hop.host) is not an address in a known network; the satellite connects nowhere else" }
 }
 
 public struct ControllerCounters: Sendable, Equatable {

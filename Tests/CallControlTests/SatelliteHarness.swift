@@ -14,7 +14,7 @@ final class SatelliteHarness: Sendable {
 
     /// `slot` picks a private range of media ports (61000+ is the relay tests' own).
     init(slot: Int, acl: [String] = ["127.0.0.1/32"], targetACL: [String]? = nil, limits: AccessGate.Limits = .init(),
-         ringTimeout: Double = 30) async throws {
+         ringTimeout: Double = 30, tls: (certificate: String, key: String)? = nil) async throws {
         var media = RelayConfiguration()
         media.bindHost = "127.0.0.1"
         let low = UInt16(50000 + slot * 200)
@@ -26,7 +26,8 @@ final class SatelliteHarness: Sendable {
         var logger = Logger(label: "test.sip")
         logger.logLevel = .warning
         let settings = CallControllerSettings(
-            bindHost: "127.0.0.1", tcpPort: 0, acl: networks, limits: limits,
+            bindHost: "127.0.0.1", tcpPort: 0, tlsPort: 0, tlsCertificatePath: tls?.certificate, tlsKeyPath: tls?.key,
+            acl: networks, limits: limits,
             core: CoreSettings(advertisedHost: "127.0.0.1", advertisedPort: 0, targetNetworks: targets, ringTimeout: ringTimeout),
             drainTimeout: 5)
         controller = CallController(settings: settings, relay: relay, logger: logger)

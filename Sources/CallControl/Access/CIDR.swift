@@ -77,7 +77,10 @@ public enum IPAddressBytes {
         guard p.count == 4 else { return nil }
         var out: [UInt8] = []
         for x in p {
-            guard !x.isEmpty, x.count <= 3, x.allSatisfy(\.isASCII), let v = UInt8(x) else { return nil }
+            // No leading zeros: resolvers read "010" as octal.
+            guard !x.isEmpty, x.count <= 3, x.allSatisfy(\.isASCII), let v = UInt8(x), x.count == 1 || x.first != "0" else {
+                return nil
+            }
             out.append(v)
         }
         return out

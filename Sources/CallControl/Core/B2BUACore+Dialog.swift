@@ -20,13 +20,39 @@ extension B2BUACore {
 
     /// CANCEL our INVITE to the target if it is still unanswered.
     func cancelOutgoing(_ call: Call) {
-        guard let invite = call.outgoingInvite, let branch = invite.topVia?.branch,
-            let record = clients[branch + "|INVITE"], let cancel = record.transaction.cancel()
+        guard let invite = call.outgoingInvite, let branch = invite.topVia?.branch, let record = clients[branch + "|INVITE"]
         else { return }
-        guard let tx = try? ClientTransaction(request: cancel, now: now, timers: settings.timers) else { return }
-        clients[branch + "|CANCEL"] = ClientRecord(transaction: tx, call: call.id, side: .b, purpose: .cancel, leg: call[.b])
-        track(client: branch + "|CANCEL")
-        send(cancel, to: call[.b], branch: branch)
+        if record.transaction.state == .calling {
+            record.cancelWhenRinging = true  // no provisional response yet (§9.1)
+        } else {
+            sendCancel(record)
+        }
+    }
+
+    func sendCancel(_ record: ClientRecord) {
+        guard let cancel = record.transaction.cancel(),
+            let tx = try? ClientTransaction(request: cancel, now: now, timers: settings.timers)
+        else { return }
+        record.transaction.cancelSent(now: now)
+        let inviteKey = tx.branch + "|INVITE"
+        track(client: inviteKey)
+        clients[tx.branch + "|CANCEL"] = ClientRecord(transaction: tx, call: record.call, side: .b, purpose: .cancel, leg: record.leg)
+        track(client: tx.branch + "|CANCEL")
+        send(cancel, to: record.leg, branch: tx.branch)
+    }
+
+    /// A 2xx to our INVITE after the call ended (it crossed a CANCEL, the ring timeout or a
+    /// failure): acknowledge it and hang up at once (RFC 3261 §15).
+    func hangUpLateAnswer(_ r: SIPMessage, invite: SIPMessage, leg: CallLeg, call: String) {
+        guard var d = Dialog(uacFor: invite, response: r) else { return }
+        let tls = leg.hop?.tls ?? false
+        send(d.request("ACK", via: via(newBranch(), tls: tls), cseq: invite.cseq?.number), to: leg, branch: "")
+        let bye = d.request("BYE", via: via(newBranch(), tls: tls))
+        if let tx = try? ClientTransaction(request: bye, now: now, timers: settings.timers) {
+            clients[tx.branch + "|BYE"] = ClientRecord(transaction: tx, call: call, side: .b, purpose: .bye, leg: leg)
+            track(client: tx.branch + "|BYE")
+        }
+        send(bye, to: leg, branch: bye.topVia?.branch ?? "")
     }
 
     /// A request with a To tag: it must belong to one of our dialogs.
@@ -50,9 +76,9 @@ extension B2BUACore {
             guard m.body.isEmpty else {
                 return reply(m, 488, conn, reason: "Not Acceptable Here (offers travel in re-INVITE)")
             }
+            leg.sessionRefreshed(now: now)
             var r = m.response(200)
-            r.headers += sessionHeaders(leg, refreshingSide: side)
-            leg.sessionRefreshed(now: now, weRefresh: false)
+            r.headers += sessionHeaders(leg, weAreUAC: false)
             out.append(.send(r, conn))
         case "OPTIONS":
             var r = m.response(200)
@@ -65,9 +91,12 @@ extension B2BUACore {
         }
     }
 
-    func sessionHeaders(_ leg: CallLeg, refreshingSide: Side?) -> [SIPMessage.Header] {
+    /// Session-Expires for a message on `leg` (RFC 4028 §9): the refresher is named by its
+    /// role in this transaction, so it depends on which side sends the request.
+    func sessionHeaders(_ leg: CallLeg, weAreUAC: Bool) -> [SIPMessage.Header] {
         guard let se = leg.sessionInterval else { return [] }
-        return [.init("Session-Expires", "\(se);refresher=\(leg.refreshAt == nil ? "uac" : "uas")"), .init("Require", "timer")]
+        let refresher = leg.weRefresh == weAreUAC ? "uac" : "uas"
+        return [.init("Session-Expires", "\(se);refresher=\(refresher)"), .init("Require", "timer")]
     }
 
     /// A re-INVITE (hold/resume, a new address or new keys) from one side is offered to the
@@ -79,12 +108,12 @@ extension B2BUACore {
         guard let tx = try? ServerTransaction(request: m, timers: settings.timers) else { return reply(m, 400, conn) }
         servers[key] = ServerRecord(transaction: tx, call: call.id, side: side)
         let leg = call[side]
-        leg.sessionRefreshed(now: now, weRefresh: false)
+        leg.sessionRefreshed(now: now)
         guard !m.body.isEmpty else {
             // A refresh without an offer: our last description is the offer; its ACK answers.
             var ok = m.response(200)
             ok.headers += [.init("Contact", contact(tls: false)), .init("Content-Type", "application/sdp")]
-            ok.headers += sessionHeaders(leg, refreshingSide: side)
+            ok.headers += sessionHeaders(leg, weAreUAC: false)
             ok.body = Array((leg.lastSDP?.serialized ?? "").utf8)
             return respond(ok, key: key, conn: conn)
         }
@@ -125,7 +154,7 @@ extension B2BUACore {
             leg.remote = stream
         }
         call.pending = PendingReinvite(
-            from: side, serverKey: key, offer: offer, audioIndex: index, stream: stream, chosenTag: chosen.tag)
+            from: side, deadline: now + settings.timers.transactionTimeout, serverKey: key, offer: offer, audioIndex: index, stream: stream, chosenTag: chosen.tag)
         // Offer the other side the same formats and direction, with our unchanged keys there.
         let other = call[side.other]
         guard var d = other.dialog, let otherKey = other.localKey, var local = other.local else { return }
@@ -137,7 +166,7 @@ extension B2BUACore {
         other.lastSDP = sdp
         var r = d.request("INVITE", via: via(newBranch(), tls: other.hop?.tls ?? false), contact: contact(tls: false))
         r.headers += [.init("Allow", Self.allow), .init("Content-Type", "application/sdp")]
-        r.headers += sessionHeaders(other, refreshingSide: nil)
+        r.headers += sessionHeaders(other, weAreUAC: true)
         r.body = Array(sdp.serialized.utf8)
         other.dialog = d
         log(call, .info, "re-INVITE relayed", ["sip.from_leg": "\(side.legName)", "sdp.direction": "\(stream.direction)"])
@@ -151,12 +180,10 @@ extension B2BUACore {
         call.pending = nil
         let from = call[pending.from]
         guard (200..<300).contains(status) else {
-            var fail = pending.offer.media.isEmpty ? r : r
-            fail = SIPMessage(startLine: .response(status: status, reason: r.reasonPhrase ?? ""))
+            // The other side refused (491, 488, …): the re-INVITE's sender gets the same answer.
             if let s = servers[pending.serverKey] {
                 respond(s.transaction.request.response(status, r.reasonPhrase), key: pending.serverKey, conn: nil)
             }
-            _ = fail
             return
         }
         if var d = leg.dialog {
@@ -200,7 +227,7 @@ extension B2BUACore {
         from.lastSDP = answer
         var ok = s.transaction.request.response(200)
         ok.headers += [.init("Contact", contact(tls: false)), .init("Content-Type", "application/sdp")]
-        ok.headers += sessionHeaders(from, refreshingSide: pending.from)
+        ok.headers += sessionHeaders(from, weAreUAC: false)
         ok.body = Array(answer.serialized.utf8)
         respond(ok, key: pending.serverKey, conn: nil)
     }
@@ -224,13 +251,23 @@ extension B2BUACore {
             case .send(let m):
                 send(m, to: record.leg, branch: record.transaction.branch)
             case .deliver(let r):
+                if record.purpose == .invite, let status = r.status {
+                    if record.cancelWhenRinging, (101..<200).contains(status) {
+                        record.cancelWhenRinging = false
+                        sendCancel(record)
+                    }
+                    if (200..<300).contains(status), call == nil || call?.cancelled == true {
+                        hangUpLateAnswer(r, invite: record.transaction.request, leg: record.leg, call: record.call)
+                        continue
+                    }
+                }
                 guard let call else { continue }
                 switch record.purpose {
                 case .invite: inviteResponse(r, call: call)
                 case .reinvite: reinviteResponse(r, call: call, side: record.side, request: record.transaction.request)
                 case .refresh:
                     if let s = r.status, s == 481 || s == 408 { endCall(call, reason: "refresh_failed") }
-                    if let s = r.status, (200..<300).contains(s) { call[record.side].sessionRefreshed(now: now, weRefresh: true) }
+                    if let s = r.status, (200..<300).contains(s) { call[record.side].sessionRefreshed(now: now) }
                 case .bye, .cancel: break
                 }
             case .timeout, .transportError:
@@ -260,6 +297,11 @@ extension B2BUACore {
     /// confirmed dialog except `except` gets BYE, the media is released.
     func endCall(_ call: Call, reason: String, status: Int = 500, except: Side? = nil) {
         guard calls[call.id] != nil else { return }
+        if let p = call.pending, let s = servers[p.serverKey] {
+            // A re-INVITE in flight gets its final answer (the dialog is ending).
+            call.pending = nil
+            respond(s.transaction.request.response(487), key: p.serverKey, conn: nil)
+        }
         if call.state == .allocating || call.state == .calling {
             respond(call.invite.response(status, toTag: call[.a].localTag), key: call.inviteKey, conn: nil)
             cancelOutgoing(call)
@@ -308,6 +350,11 @@ extension B2BUACore {
                 endCall(call, reason: "session_expired")
             } else if let drain = drainDeadline, drain <= now {
                 endCall(call, reason: "shutdown")
+            } else if let p = call.pending, p.deadline <= now {
+                // The other side never answered the relayed re-INVITE: the sender gets 408 and
+                // the session stays as it was.
+                call.pending = nil
+                if let s = servers[p.serverKey] { respond(s.transaction.request.response(408), key: p.serverKey, conn: nil) }
             } else {
                 for side in [Side.a, .b] where (call[side].refreshAt ?? .infinity) <= now {
                     refresh(call, side: side)
@@ -322,7 +369,8 @@ extension B2BUACore {
         guard var d = leg.dialog, let se = leg.sessionInterval else { return }
         leg.refreshAt = now + Double(se) / 2
         var u = d.request("UPDATE", via: via(newBranch(), tls: leg.hop?.tls ?? false), contact: contact(tls: false))
-        u.headers += [.init("Session-Expires", "\(se);refresher=\(d.role == .uac ? "uac" : "uas")"), .init("Supported", "timer")]
+        // We send the refresh, so we are this transaction's UAC and the refresher (§9).
+        u.headers += [.init("Session-Expires", "\(se);refresher=uac"), .init("Supported", "timer")]
         leg.dialog = d
         start(u, call: call, side: side, purpose: .refresh)
     }

@@ -173,17 +173,8 @@ extension B2BUACore {
         let b = call[.b]
         if call.cancelled || call.state == .answering || call.state == .confirmed {
             // A 2xx after CANCEL (or a forked second 2xx): acknowledge and hang it up (§15).
-            if (200..<300).contains(status), call.cancelled || b.dialog?.id.remoteTag != r.to?.tag,
-                var d = Dialog(uacFor: call.outgoingInvite!, response: r)
-            {
-                let ack = d.request("ACK", via: via(newBranch()), cseq: 1)
-                send(ack, to: b, branch: "")
-                let bye = d.request("BYE", via: via(newBranch()))
-                if let tx = try? ClientTransaction(request: bye, now: now) {
-                    clients[tx.branch + "|BYE"] = ClientRecord(transaction: tx, call: call.id, side: .b, purpose: .bye, leg: b)
-                    track(client: tx.branch + "|BYE")
-                }
-                send(bye, to: b, branch: bye.topVia?.branch ?? "")
+            if (200..<300).contains(status), call.cancelled || b.dialog?.id.remoteTag != r.to?.tag, let invite = call.outgoingInvite {
+                hangUpLateAnswer(r, invite: invite, leg: b, call: call.id)
             }
             return
         }

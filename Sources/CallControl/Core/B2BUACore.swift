@@ -184,7 +184,9 @@ public final class B2BUACore {
 
     /// Puts a client transaction's running timer on the heap.
     func track(client k: String) {
-        if let d = clients[k]?.transaction.deadline { clientTimers.push(d, k) }
+        guard let r = clients[k], let d = r.transaction.deadline, d != r.scheduled else { return }
+        r.scheduled = d
+        clientTimers.push(d, k)
     }
 
     /// Answers through the stored server transaction of `key`.

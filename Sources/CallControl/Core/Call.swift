@@ -29,6 +29,8 @@ final class CallLeg {
     var lastSDP: SessionDescription?
     // RFC 4028 on this leg.
     var sessionInterval: Int?
+    /// Whether the satellite is this leg's refresher (RFC 4028 §7.4), as negotiated.
+    var weRefresh = false
     var refreshAt: Double?
     var expiresAt: Double?
 
@@ -40,6 +42,12 @@ final class CallLeg {
     /// Restarts the session timer after a refresh (RFC 4028 §10): we refresh at half the
     /// interval; a peer that refreshes gets the interval minus min(32, interval/3).
     func sessionRefreshed(now: Double, weRefresh: Bool) {
+        self.weRefresh = weRefresh
+        sessionRefreshed(now: now)
+    }
+
+    /// A refresh happened: the timers start again, roles unchanged.
+    func sessionRefreshed(now: Double) {
         guard let se = sessionInterval.map(Double.init) else { return }
         if weRefresh {
             refreshAt = now + se / 2
@@ -54,6 +62,8 @@ final class CallLeg {
 /// A re-INVITE we are relaying from one side to the other.
 struct PendingReinvite {
     let from: Side
+    /// When the relay gives up waiting for the other side's final answer.
+    let deadline: Double
     let serverKey: ServerTransaction.Key
     let offer: SessionDescription
     let audioIndex: Int
@@ -129,6 +139,10 @@ final class ClientRecord {
     let purpose: ClientPurpose
     /// The leg it was sent on: its ACK or CANCEL still goes there after the call ended.
     let leg: CallLeg
+    /// A CANCEL waits for the INVITE's first provisional response (RFC 3261 §9.1).
+    var cancelWhenRinging = false
+    /// The deadline last put on the timer heap.
+    var scheduled: Double?
 
     init(transaction: ClientTransaction, call: String, side: Side, purpose: ClientPurpose, leg: CallLeg) {
         self.transaction = transaction

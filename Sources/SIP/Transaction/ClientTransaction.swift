@@ -100,7 +100,15 @@ public struct ClientTransaction: Sendable {
     /// the same single Via, and the INVITE's Route headers.
     public func cancel() -> SIPMessage? {
         guard isInvite, state == .calling || state == .proceeding, let cseq = request.cseq else { return nil }
+        // (§9.1: sent only once a provisional response arrived; the TU waits for one.)
         return derived(method: "CANCEL", to: request.value("to"), cseq: cseq.number)
+    }
+
+    /// The TU sent CANCEL for this INVITE: if no final response comes within 64·T1, the
+    /// transaction ends (RFC 3261 §9.1).
+    public mutating func cancelSent(now: Double) {
+        guard isInvite, state == .calling || state == .proceeding else { return }
+        deadline = now + timers.transactionTimeout
     }
 
     private mutating func finish() {
