@@ -277,8 +277,8 @@ public final class CallController: Service, Sendable {
                 try relay.configureLegNow(callID: call, leg: leg, remote: remote, local: local, rtcpMux: mux, rtp: rtp, rtcp: rtcp)
             } catch { logger.warning("media configure failed", metadata: ["call.id": "\(call)", "error": "\(error)"]) }
         case .updateMediaRemote(let call, let leg, let rtp, let rtcp):
-            let relay = self.relay
-            Task { try? await relay.updateRemote(callID: call, leg: leg, rtp: rtp, rtcp: rtcp) }
+            // Posted to the call's worker: in order with configure and close.
+            try? relay.updateRemoteNow(callID: call, leg: leg, rtp: rtp, rtcp: rtcp)
         case .releaseMedia(let call, let reason):
             try? relay.closeCallNow(call, reason: reason)
         }

@@ -205,6 +205,15 @@ public final class MediaRelay: Sendable {
         await runtime.worker.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
     }
 
+    /// `updateRemote` without waiting, in order with the call's other operations.
+    public func updateRemoteNow(callID: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress? = nil) throws(RelayError) {
+        let runtime = try lookup(callID)
+        guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
+            throw RelayError(.badRequest, "call '\(callID)' has no leg '\(leg)'")
+        }
+        runtime.worker.post { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
+    }
+
     /// Gives a leg its keys once its peer answered (or a re-INVITE re-keyed it): `remote`
     /// are the keys the peer sends with, `local` ours towards it. Optionally moves the
     /// remote address and switches RTCP multiplexing (RFC 5761) as the answer says.

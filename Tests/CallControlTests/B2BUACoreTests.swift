@@ -650,12 +650,32 @@ struct B2BUACoreTests {
         let rekey = sdpText(crypto: ["1 AES_CM_128_HMAC_SHA1_80 inline:\(Wire.calleeKey)"], version: 2)
         let actions = try h.receive(
             callerRequest("INVITE", branch: "z9hG4bKrekey", cseq: 2, toTag: call.ourCallerTag, sdp: rekey))
-        #expect(summary(actions) == ["configureMedia caller", "sendTo INVITE"])
-        let config = try #require(configurations(actions).first)
+        // Nothing changes before the other side accepted (RFC 3261 §14.1).
+        #expect(summary(actions) == ["sendTo INVITE"])
+        let reinvite = try #require(sentTo(actions).first)
+        h.now += 1
+        let answered = try h.receive(
+            targetResponse(to: reinvite.message, 200, "OK", sdp: targetAnswer(version: 2)), on: Wire.targetConnection)
+        #expect(summary(answered) == ["sendTo ACK", "configureMedia caller", "send 200 INVITE"])
+        let config = try #require(configurations(answered).first)
         #expect(config.call == call.id)
         #expect(config.remote.keyingMaterial == Wire.calleeKeyBytes)
         #expect(config.local.keyingMaterial == call.callerLocalKey.keyingMaterial)
         #expect(config.rtp == MediaAddress(host: "198.51.100.1", port: 20000))
+    }
+
+    @Test func aRefusedReinviteLeavesTheMediaAsItWas() throws {
+        let h = try CoreHarness()
+        let call = try h.establish()
+        h.now += 5
+        let rekey = sdpText(crypto: ["1 AES_CM_128_HMAC_SHA1_80 inline:\(Wire.calleeKey)"], version: 2)
+        let actions = try h.receive(
+            callerRequest("INVITE", branch: "z9hG4bKrekey2", cseq: 2, toTag: call.ourCallerTag, sdp: rekey))
+        let reinvite = try #require(sentTo(actions).first)
+        let refused = try h.receive(targetResponse(to: reinvite.message, 491, "Request Pending"), on: Wire.targetConnection)
+        #expect(configurations(refused).isEmpty, "the caller's new keys are not applied")
+        #expect(responses(refused).map(\.status) == [491])
+        #expect(h.core.activeCalls == 1)
     }
 
     @Test func reinviteWithALowerCSeqGets500() throws {

@@ -106,7 +106,7 @@ extension B2BUACore {
             return reply(m, 491, conn, headers: [.init("Retry-After", "1")])
         }
         guard let tx = try? ServerTransaction(request: m, timers: settings.timers) else { return reply(m, 400, conn) }
-        servers[key] = ServerRecord(transaction: tx, call: call.id, side: side)
+        servers[key] = ServerRecord(transaction: tx, call: call.id, side: side, connection: conn)
         let leg = call[side]
         leg.sessionRefreshed(now: now)
         guard !m.body.isEmpty else {
@@ -132,29 +132,31 @@ extension B2BUACore {
         } catch {
             return respond(m.response(400, "Bad Request (SDP: \(error))"), key: key, conn: conn)
         }
-        // Re-key or move this side's media if the offer changed it.
+        // Re-key or move this side's media if the offer changed it — but only once the other
+        // side accepted: a refused re-INVITE leaves the session as it was (RFC 3261 §14.1).
+        var apply: [CoreAction] = []
+        var localKey = leg.localKey
         if let remote = try? SRTPParameters(profile: chosen.profile!, keyingMaterial: chosen.keyingMaterial) {
             let address = stream.address == "0.0.0.0" ? nil : MediaAddress(host: stream.address, port: stream.port)
             if chosen.keyingMaterial != leg.remoteKey?.keyingMaterial || chosen.suite != leg.remoteKey?.suite {
-                if leg.localKey?.suite != chosen.suite {
-                    leg.localKey = CryptoAttribute(
+                if localKey?.suite != chosen.suite {
+                    localKey = CryptoAttribute(
                         tag: chosen.tag, profile: chosen.profile!, keyingMaterial: SRTPParameters.random(chosen.profile!).keyingMaterial)
                 }
-                if let lk = leg.localKey, let local = try? SRTPParameters(profile: lk.profile!, keyingMaterial: lk.keyingMaterial) {
-                    out.append(.configureMedia(
+                if let lk = localKey, let local = try? SRTPParameters(profile: lk.profile!, keyingMaterial: lk.keyingMaterial) {
+                    apply.append(.configureMedia(
                         call: call.id, leg: side.legName, remote: remote, local: local, rtcpMux: stream.rtcpMux, rtp: address,
                         rtcp: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }))
                 }
             } else if let address, address.port != leg.remote?.port || stream.address != leg.remote?.address {
-                out.append(.updateMediaRemote(
+                apply.append(.updateMediaRemote(
                     call: call.id, leg: side.legName, rtp: address,
                     rtcp: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }))
             }
-            leg.remoteKey = chosen
-            leg.remote = stream
         }
         call.pending = PendingReinvite(
-            from: side, deadline: now + settings.timers.transactionTimeout, serverKey: key, offer: offer, audioIndex: index, stream: stream, chosenTag: chosen.tag)
+            from: side, deadline: now + settings.timers.transactionTimeout, serverKey: key, offer: offer, audioIndex: index,
+            stream: stream, chosenTag: chosen.tag, chosenKey: chosen, localKey: localKey, apply: apply)
         // Offer the other side the same formats and direction, with our unchanged keys there.
         let other = call[side.other]
         guard var d = other.dialog, let otherKey = other.localKey, var local = other.local else { return }
@@ -216,6 +218,11 @@ extension B2BUACore {
         }
         leg.remote = stream
         leg.remoteKey = theirs
+        // Accepted: now the sender's side changes too.
+        out += pending.apply
+        from.remote = pending.stream
+        from.remoteKey = pending.chosenKey
+        from.localKey = pending.localKey
         guard var local = from.local, let s = servers[pending.serverKey] else { return }
         local.sessionVersion += 1
         from.local = local

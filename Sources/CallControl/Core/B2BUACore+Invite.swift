@@ -70,7 +70,7 @@ extension B2BUACore {
             call.callerSessionExpires = (settings.sessionExpires, "uac")
         }
         calls[id] = call
-        servers[key] = ServerRecord(transaction: tx, call: id, side: .a)
+        servers[key] = ServerRecord(transaction: tx, call: id, side: .a, connection: conn)
         counters.callsStarted += 1
         respond(m.response(100), key: key, conn: conn)
         log(call, .info, "call started", ["sip.target": "\(hop)", "srtp.suite": "\(chosen.suite)"])

@@ -50,6 +50,7 @@ public final class B2BUACore {
             if m.isRequest { request(m, connection) } else { response(m) }
         case .connectionClosed(let c):
             for call in calls.values { for leg in call.legs where leg.connection == c { leg.connection = nil } }
+            for s in servers.values where s.connection == c { s.connectionOpen = false }
         case .sendFailed(let branch):
             for (k, r) in clients where r.transaction.branch == branch {
                 run(r.transaction.transportFailed(), record: k)
@@ -196,7 +197,9 @@ public final class B2BUACore {
         if s.transaction.state == .terminated { servers[key] = nil }
         if let d = s.transaction.deadline { serverTimers.push(d, key) }
         if let status = r.status, status >= 300 { counters.requestsRefused[status, default: 0] += 1 }
-        guard let conn = conn ?? calls[s.call]?[s.side].connection else { return }
+        // The request's connection; if it closed, the leg's current one (a reconnected peer).
+        let open = calls[s.call]?[s.side].connection
+        guard let conn = conn ?? (s.connectionOpen ? s.connection : open) else { return }
         for case .send(let m) in o { out.append(.send(m, conn)) }
     }
 }

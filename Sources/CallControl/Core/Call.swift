@@ -69,6 +69,11 @@ struct PendingReinvite {
     let audioIndex: Int
     let stream: AudioStream
     let chosenTag: Int
+    /// The sender's new key and ours towards it, and the relay changes they need: applied
+    /// when the other side accepts, dropped when it refuses.
+    let chosenKey: CryptoAttribute
+    let localKey: CryptoAttribute?
+    let apply: [CoreAction]
 }
 
 enum CallState: String {
@@ -157,10 +162,14 @@ final class ServerRecord {
     var transaction: ServerTransaction
     let call: String
     let side: Side
+    /// The connection the request came on: its responses go back there (RFC 3261 §18.2.2).
+    let connection: ConnectionID
+    var connectionOpen = true
 
-    init(transaction: ServerTransaction, call: String, side: Side) {
+    init(transaction: ServerTransaction, call: String, side: Side, connection: ConnectionID) {
         self.transaction = transaction
         self.call = call
         self.side = side
+        self.connection = connection
     }
 }
