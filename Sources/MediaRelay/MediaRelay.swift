@@ -60,14 +60,6 @@ public final class MediaRelay: Sendable {
         return info
     }
 
-    /// `createCall` for callers on an event loop: the sockets are bound when this returns and
-    /// the worker starts reading them moments later (datagrams wait in the socket meanwhile).
-    public func createCallNow(_ request: CallRequest) throws(RelayError) -> CallInfo {
-        let (info, runtime, fds) = try allocate(request)
-        runtime.worker.post { runtime.worker.register(runtime, fds: fds) }
-        return info
-    }
-
     private func nextWorker() -> MediaWorker {
         state.withLock { s -> MediaWorker in
             s.nextWorker = (s.nextWorker + 1) % workers.count

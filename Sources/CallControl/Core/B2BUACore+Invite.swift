@@ -21,9 +21,7 @@ extension B2BUACore {
         guard let ip = IPAddressBytes.parse(hop.host), settings.targetNetworks.contains(where: { $0.contains(ip.bytes) }) else {
             return reply(m, 403, conn, reason: "Forbidden (target \(hop.host) is not an address in a known network)")
         }
-        if let se = m.value("session-expires"), let interval = Int(se.split(separator: ";")[0].trimmingWhitespaceCompat()),
-            interval < settings.minSessionExpires
-        {
+        if let se = m.sessionExpires, se.interval < settings.minSessionExpires {
             return reply(m, 422, conn, headers: [.init("Min-SE", "\(settings.minSessionExpires)")])
         }
         guard !m.body.isEmpty else {
@@ -58,14 +56,8 @@ extension B2BUACore {
         let call = Call(
             id: id, invite: m, inviteKey: key, offer: offer, offerIndex: index, offerStream: stream, chosenKey: chosen,
             target: targetAddress.uri, aLeg: a, bLeg: b, now: now)
-        if let se = m.value("session-expires") {
-            let parts = se.split(separator: ";")
-            let refresher = parts.dropFirst().first { $0.lowercased().hasPrefix("refresher=") }.map {
-                String($0.split(separator: "=")[1]).lowercased()
-            }
-            call.callerSessionExpires = (
-                Int(parts[0].trimmingWhitespaceCompat()) ?? settings.sessionExpires, refresher ?? "uac"
-            )
+        if let se = m.sessionExpires {
+            call.callerSessionExpires = (se.interval, se.refresher?.rawValue ?? "uac")
         } else if m.supports("timer") {
             call.callerSessionExpires = (settings.sessionExpires, "uac")
         }
@@ -281,23 +273,14 @@ extension B2BUACore {
 
     /// RFC 4028 on the callee leg, from the target's 2xx.
     func sessionTimer(fromAnswer r: SIPMessage, leg: CallLeg) {
-        guard let se = r.value("session-expires") else { return }
-        let parts = se.split(separator: ";")
-        guard let interval = Int(parts[0].trimmingWhitespaceCompat()) else { return }
-        let uasRefreshes = parts.dropFirst().contains { $0.lowercased().replacingSpaces() == "refresher=uas" }
-        leg.sessionInterval = interval
-        leg.sessionRefreshed(now: now, weRefresh: !uasRefreshes)
+        guard let se = r.sessionExpires else { return }
+        leg.sessionInterval = se.interval
+        // We sent the INVITE (uac): we refresh unless the answer names the uas.
+        leg.sessionRefreshed(now: now, weRefresh: se.refresher != .uas)
     }
 }
 
 extension StringProtocol {
-    func trimmingWhitespaceCompat() -> String {
-        var s = Substring(self)
-        while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return String(s)
-    }
-
     func replacingQuotes() -> String { String(map { $0 == "\"" || $0 == "\\" ? "'" : $0 }) }
     func replacingSpaces() -> String { String(filter { $0 != " " && $0 != "\t" }) }
 }

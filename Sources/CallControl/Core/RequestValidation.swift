@@ -10,16 +10,19 @@ extension B2BUACore {
     }
 
     /// Headers that may appear once only (RFC 3261 §7.3.1, RFC 4475 §3.3.8).
-    static let singleValued = ["call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type"]
+    static let singleValued: Set<String> = ["call-id", "cseq", "from", "to", "max-forwards", "content-length", "content-type"]
 
     /// Option tags this user agent implements (RFC 3261 §8.2.2.3).
     static let supportedOptions: Set<String> = ["timer"]
 
     static func requestProblem(_ m: SIPMessage) -> Problem? {
-        for name in singleValued {
-            let values = m.values(name)
-            if values.count > 1 || (values.first.map { HeaderValues.split($0).count > 1 } ?? false) && name != "content-type" {
-                return Problem(status: 400, reason: "Bad Request (\(name) appears more than once)")
+        // One pass over the headers; a value is split only when it holds a comma.
+        var seen: Set<String> = []
+        for h in m.headers where singleValued.contains(h.key) {
+            let repeated = !seen.insert(h.key).inserted
+            let listed = h.key != "content-type" && h.value.utf8.contains(UInt8(ascii: ",")) && HeaderValues.split(h.value).count > 1
+            if repeated || listed {
+                return Problem(status: 400, reason: "Bad Request (\(h.key) appears more than once)")
             }
         }
         guard let text = m.requestURI else { return nil }

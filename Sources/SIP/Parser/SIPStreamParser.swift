@@ -128,10 +128,6 @@ public struct SIPStreamParser: Sendable {
         return out
     }
 
-    static func parseStartLine(_ line: String) throws(SIPParseError) -> SIPMessage.StartLine {
-        try parseStartLine(Array(line.utf8))
-    }
-
     /// `Method SP Request-URI SP SIP/2.0` or `SIP/2.0 SP Status-Code SP Reason-Phrase` (§7.1, §7.2).
     static func parseStartLine(_ b: [UInt8]) throws(SIPParseError) -> SIPMessage.StartLine {
         func text() -> String { String(decoding: b.prefix(80), as: UTF8.self) }
@@ -168,25 +164,12 @@ public struct SIPStreamParser: Sendable {
         }
         return .request(method: Bytes.string(b, first), uri: Bytes.string(b, second))
     }
-
-    /// RFC 3261 §25.1 token characters.
-    static func isTokenCharacter(_ c: Character) -> Bool {
-        guard c.isASCII, let v = c.asciiValue else { return false }
-        if (48...57).contains(v) || (65...90).contains(v) || (97...122).contains(v) { return true }
-        return "-.!%*_+`'~".contains(c)
-    }
 }
 
 extension StringProtocol {
     func trimmingWhitespace() -> Substring {
         var s = self[...]
         while let f = s.first, f == " " || f == "\t" { s = s.dropFirst() }
-        while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
-        return Substring(s)
-    }
-
-    func trimmingTrailingWhitespace() -> Substring {
-        var s = self[...]
         while let l = s.last, l == " " || l == "\t" { s = s.dropLast() }
         return Substring(s)
     }
