@@ -337,6 +337,22 @@ struct B2BUACoreTests {
         }
     }
 
+    @Test func targetThatIsTheSatelliteItselfGets482() throws {
+        let settings = CoreSettings(
+            advertisedHost: "10.0.0.10", advertisedPort: 5060, targetNetworks: [try CIDR(parsing: "10.0.0.0/8")])
+        for target in ["<sip:bob@10.0.0.10:5060;transport=tcp>", "<sip:bob@10.0.0.10>"] {
+            let h = CoreHarness(settings: settings)
+            let actions = try h.receive(callerInvite(target: target))
+            #expect(summary(actions) == ["send 482 INVITE"], "\(target)")
+            #expect(allocations(actions).isEmpty)
+        }
+        // Another port on the same host is a different element.
+        let h = CoreHarness(settings: settings)
+        let other = try h.receive(callerInvite(target: "<sip:bob@10.0.0.10:5070;transport=tcp>"))
+        #expect(summary(other).first == "send 100 INVITE")
+        #expect(allocations(other).count == 1)
+    }
+
     // MARK: (e) CANCEL
 
     @Test func cancelBeforeTheAnswer() throws {

@@ -21,6 +21,10 @@ extension B2BUACore {
         guard let ip = IPAddressBytes.parse(hop.host), settings.targetNetworks.contains(where: { $0.contains(ip.bytes) }) else {
             return reply(m, 403, conn, reason: "Forbidden (target \(hop.host) is not an address in a known network)")
         }
+        if ip.bytes == IPAddressBytes.parse(settings.advertisedHost)?.bytes, hop.port == settings.advertisedPort {
+            // The satellite itself: each round would allocate media again (RFC 3261 §8.2.2.2).
+            return reply(m, 482, conn, reason: "Loop Detected (the target is this satellite)")
+        }
         if let se = m.sessionExpires, se.interval < settings.minSessionExpires {
             return reply(m, 422, conn, headers: [.init("Min-SE", "\(settings.minSessionExpires)")])
         }
