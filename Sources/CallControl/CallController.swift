@@ -209,13 +209,6 @@ public final class CallController: Service, Sendable {
             SIPConnectionHandler(
                 id: id,
                 onMessage: { [self] m, id in
-                    if m.isRequest, hop != nil, !gate.withLock({ $0.inACL(source?.gateBytes ?? []) }) {
-                        // A connection we opened reached a peer outside the known networks:
-                        // it may answer our requests but not send its own.
-                        counters.withLock { $0.requests["not_in_acl", default: 0] += 1 }
-                        securityEvent("not_in_acl", source: source, detail: m.method ?? "")
-                        return
-                    }
                     if m.isRequest {
                         let verdict = gate.withLock {
                             $0.admitRequest(from: source?.gateBytes ?? [], userAgent: m.value("user-agent"), now: Self.now())

@@ -188,21 +188,23 @@ public final class MediaRelay: Sendable {
     public func updateRemote(callID: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress? = nil)
         async throws(RelayError)
     {
+        let (runtime, index) = try self.leg(leg, of: callID)
+        await runtime.worker.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
+    }
+
+    private func leg(_ leg: String, of callID: String) throws(RelayError) -> (CallRuntime, Int) {
         let runtime = try lookup(callID)
         guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
             throw RelayError(
                 .badRequest,
                 "call '\(callID)' has no leg '\(leg)'; legs: \(runtime.core.legs.map(\.name).joined(separator: ", "))")
         }
-        await runtime.worker.submit { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
+        return (runtime, index)
     }
 
     /// `updateRemote` without waiting, in order with the call's other operations.
     public func updateRemoteNow(callID: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress? = nil) throws(RelayError) {
-        let runtime = try lookup(callID)
-        guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
-            throw RelayError(.badRequest, "call '\(callID)' has no leg '\(leg)'")
-        }
+        let (runtime, index) = try self.leg(leg, of: callID)
         runtime.worker.post { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
     }
 
