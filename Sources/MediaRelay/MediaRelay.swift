@@ -90,7 +90,9 @@ public final class MediaRelay: Sendable {
             throw RelayError(.badRequest, "call id must be 1 to 256 bytes")
         }
         let now = clock()
-        let locals = request.legs.map { leg in leg.localCrypto ?? leg.remoteCrypto.map { SRTPParameters.random($0.profile) } }
+        let locals = request.legs.map { leg in
+            leg.plain ? nil : leg.localCrypto ?? leg.remoteCrypto.map { SRTPParameters.random($0.profile) }
+        }
         let legs: [LegCore]
         do {
             legs = try zip(request.legs, locals).map {
@@ -208,11 +210,11 @@ public final class MediaRelay: Sendable {
         runtime.worker.post { runtime.core.updateRemote(leg: index, rtp: rtp, rtcp: rtcp) }
     }
 
-    /// Gives a leg its keys once its peer answered (or a re-INVITE re-keyed it): `remote`
-    /// are the keys the peer sends with, `local` ours towards it. Optionally moves the
-    /// remote address and switches RTCP multiplexing (RFC 5761) as the answer says.
+    /// Gives a leg its keys once its peer answered (or a re-INVITE re-keyed it): `keys.remote`
+    /// are the keys the peer sends with, `keys.local` ours towards it; nil makes the leg plain.
+    /// Optionally moves the remote address and switches RTCP multiplexing (RFC 5761).
     private func legKeys(
-        _ runtime: CallRuntime, _ callID: String, _ leg: String, _ remoteCrypto: SRTPParameters, _ local: SRTPParameters,
+        _ runtime: CallRuntime, _ callID: String, _ leg: String, _ keys: (remote: SRTPParameters, local: SRTPParameters)?,
         _ rtcpMux: Bool, _ rtp: MediaAddress?, _ rtcp: MediaAddress?
     ) throws(RelayError) -> (Int, LegKeys) {
         guard let index = runtime.core.legs.firstIndex(where: { $0.name == leg }) else {
@@ -221,15 +223,21 @@ public final class MediaRelay: Sendable {
         if rtcpMux == false && runtime.ports[index].count < 2 {
             throw RelayError(.badRequest, "leg '\(leg)' of call '\(callID)' has no RTCP port; it was created for rtcp-mux")
         }
+        guard let keys else {
+            guard rtp != nil else {
+                throw RelayError(.badRequest, "plain leg '\(leg)' of call '\(callID)' needs its remote address (no latching)")
+            }
+            return (index, LegKeys(inbound: nil, outbound: nil, rtcpMux: rtcpMux, remote: rtp, remoteRTCP: rtcp))
+        }
         do {
-            let keys = LegKeys(
+            let contexts = LegKeys(
                 inbound: try SRTPContext(
-                    profile: remoteCrypto.profile, keyingMaterial: remoteCrypto.keyingMaterial,
+                    profile: keys.remote.profile, keyingMaterial: keys.remote.keyingMaterial,
                     engine: configuration.srtpEngine),
                 outbound: try SRTPContext(
-                    profile: local.profile, keyingMaterial: local.keyingMaterial, engine: configuration.srtpEngine),
+                    profile: keys.local.profile, keyingMaterial: keys.local.keyingMaterial, engine: configuration.srtpEngine),
                 rtcpMux: rtcpMux, remote: rtp, remoteRTCP: rtcp)
-            return (index, keys)
+            return (index, contexts)
         } catch {
             throw RelayError(.badRequest, "call '\(callID)' leg '\(leg)': \(error)")
         }
@@ -240,21 +248,32 @@ public final class MediaRelay: Sendable {
         rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
     ) async throws(RelayError) {
         let runtime = try lookup(callID)
-        let (index, keys) = try legKeys(runtime, callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
+        let (index, keys) = try legKeys(runtime, callID, leg, (remoteCrypto, local), rtcpMux, rtp, rtcp)
         await runtime.worker.submit { runtime.core.legs[index].configure(keys) }
     }
 
-    /// `configureLeg` without waiting: the worker applies the keys moments later.
+    /// Makes a leg plain RTP (its answer or a re-INVITE chose RTP/AVP from an allowed
+    /// network): packets are accepted only from `rtp` (`rtcp`), never latched.
+    public func configurePlainLeg(
+        callID: String, leg: String, rtcpMux: Bool, rtp: MediaAddress, rtcp: MediaAddress? = nil
+    ) async throws(RelayError) {
+        let runtime = try lookup(callID)
+        let (index, keys) = try legKeys(runtime, callID, leg, nil, rtcpMux, rtp, rtcp)
+        await runtime.worker.submit { runtime.core.legs[index].configure(keys) }
+    }
+
+    /// `configureLeg` without waiting: the worker applies the keys moments later; `keys`
+    /// nil makes the leg plain (`configurePlainLeg`).
     public func configureLegNow(
-        callID: String, leg: String, remote remoteCrypto: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
+        callID: String, leg: String, keys: (remote: SRTPParameters, local: SRTPParameters)?, rtcpMux: Bool,
         rtp: MediaAddress? = nil, rtcp: MediaAddress? = nil
     ) throws(RelayError) {
         let runtime = try lookup(callID)
         // Key derivation runs on the worker too, off the caller's event loop.
         runtime.worker.post { [self] in
             do throws(RelayError) {
-                let (index, keys) = try legKeys(runtime, callID, leg, remoteCrypto, local, rtcpMux, rtp, rtcp)
-                runtime.core.legs[index].configure(keys)
+                let (index, legKeys) = try legKeys(runtime, callID, leg, keys, rtcpMux, rtp, rtcp)
+                runtime.core.legs[index].configure(legKeys)
             } catch {
                 logger.warning("media leg not configured", metadata: ["media.call_id": "\(callID)", "error": "\(error)"])
             }

@@ -3,6 +3,9 @@ import SRTP
 /// One leg's state inside the relay's core: addresses, keys, counters.
 final class LegCore {
     let name: String
+    /// Plain RTP (RFC 3550) without keys: only where the operator allows it (a LAN leg).
+    /// Such a leg never latches; it accepts packets only from the signaled address.
+    var plain: Bool
     var rtcpMux: Bool
     var remote: MediaAddress?
     var remoteRTCP: MediaAddress?
@@ -17,10 +20,11 @@ final class LegCore {
         throws(SRTPConfigError)
     {
         name = request.name
+        plain = request.plain
         rtcpMux = request.rtcpMux
         remote = request.remote
         remoteRTCP = request.remoteRTCP
-        if let remoteCrypto = request.remoteCrypto, let local {
+        if !plain, let remoteCrypto = request.remoteCrypto, let local {
             inbound = try SRTPContext(
                 profile: remoteCrypto.profile, keyingMaterial: remoteCrypto.keyingMaterial, engine: engine)
             outbound = try SRTPContext(profile: local.profile, keyingMaterial: local.keyingMaterial, engine: engine)
@@ -31,6 +35,7 @@ final class LegCore {
 
     /// The answer arrived (or a re-INVITE changed keys): new contexts for both directions.
     func configure(_ keys: LegKeys) {
+        plain = keys.inbound == nil
         inbound = keys.inbound
         outbound = keys.outbound
         rtcpMux = keys.rtcpMux
@@ -48,9 +53,10 @@ final class LegCore {
 }
 
 /// Keys and addresses for a leg once its SDP answer is known, built off the worker thread.
+/// No contexts: the leg carries plain RTP.
 struct LegKeys: @unchecked Sendable {
-    let inbound: SRTPContext
-    let outbound: SRTPContext
+    let inbound: SRTPContext?
+    let outbound: SRTPContext?
     let rtcpMux: Bool
     let remote: MediaAddress?
     let remoteRTCP: MediaAddress?
@@ -95,28 +101,32 @@ final class CallCore {
             leg.stats.countDrop(reason)
             return .drop(reason)
         }
-        guard let inbound = leg.inbound else {
-            leg.stats.countDrop(.notKeyed)
-            return .drop(.notKeyed)
-        }
         let rtcp = rtcpSocket || (leg.rtcpMux && Self.isRTCP(buf[1]))
-        let result = rtcp ? inbound.unprotectRTCP(buf, length: length) : inbound.unprotectRTP(buf, length: length)
         let plainLength: Int
-        switch result {
-        case .ok(let n): plainLength = n
-        case .dropped(let reason):
-            let r = RelayDropReason(reason)
-            leg.stats.countDrop(r)
-            return .drop(r)
+        if leg.plain {
+            // Nothing authenticates plain RTP: only the signaled address may send (no latching).
+            guard source == (rtcpSocket ? leg.rtcpDestination : leg.remote) else {
+                leg.stats.countDrop(.unexpectedSource)
+                return .drop(.unexpectedSource)
+            }
+            plainLength = length
+        } else {
+            guard let inbound = leg.inbound else {
+                leg.stats.countDrop(.notKeyed)
+                return .drop(.notKeyed)
+            }
+            let result = rtcp ? inbound.unprotectRTCP(buf, length: length) : inbound.unprotectRTP(buf, length: length)
+            switch result {
+            case .ok(let n): plainLength = n
+            case .dropped(let reason):
+                let r = RelayDropReason(reason)
+                leg.stats.countDrop(r)
+                return .drop(r)
+            }
         }
-        // Authenticated: only now may the source address be learned (latching).
-        if rtcpSocket {
-            if leg.remoteRTCP != source { leg.remoteRTCP = source }
-        } else if leg.remote != source {
-            if leg.remote != nil { leg.stats.relatches &+= 1 }
-            leg.remote = source
-            if !leg.rtcpMux { leg.remoteRTCP = nil }
-        }
+        // Authenticated: only now may the source address be learned (latching). A plain
+        // leg keeps its signaled address.
+        if !leg.plain { learn(source, leg: leg, rtcpSocket: rtcpSocket) }
         leg.lastReceive = now
         if rtcp {
             leg.stats.rtcpReceived &+= 1
@@ -128,11 +138,16 @@ final class CallCore {
 
         let otherIndex = 1 - index
         let other = legs[otherIndex]
-        guard let destination = rtcp ? other.rtcpDestination : other.remote, let outbound = other.outbound else {
+        guard let destination = rtcp ? other.rtcpDestination : other.remote, other.plain || other.outbound != nil else {
             leg.stats.countDrop(.noDestination)
             return .drop(.noDestination)
         }
-        let out = rtcp ? outbound.protectRTCP(buf, length: plainLength) : outbound.protectRTP(buf, length: plainLength)
+        let out: SRTPResult
+        if let outbound = other.outbound {
+            out = rtcp ? outbound.protectRTCP(buf, length: plainLength) : outbound.protectRTP(buf, length: plainLength)
+        } else {
+            out = .ok(length: plainLength)
+        }
         switch out {
         case .ok(let n):
             if rtcp {
@@ -145,6 +160,17 @@ final class CallCore {
         case .dropped:
             leg.stats.countDrop(.protectFailed)
             return .drop(.protectFailed)
+        }
+    }
+
+    @inline(__always)
+    private func learn(_ source: MediaAddress, leg: LegCore, rtcpSocket: Bool) {
+        if rtcpSocket {
+            if leg.remoteRTCP != source { leg.remoteRTCP = source }
+        } else if leg.remote != source {
+            if leg.remote != nil { leg.stats.relatches &+= 1 }
+            leg.remote = source
+            if !leg.rtcpMux { leg.remoteRTCP = nil }
         }
     }
 

@@ -19,11 +19,16 @@ public struct LegRequest: Sendable {
     public var localCrypto: SRTPParameters?
     /// RTP clock rate of the payload, for jitter (8000 for G.711).
     public var clockRate: Double
+    /// Plain RTP without keys — only for a leg whose peer is in a network the operator listed
+    /// (a LAN PBX). The relay then accepts packets only from `remote` (no latching) and sends
+    /// this leg what it decrypted from the other one. Keys are ignored.
+    public var plain: Bool
 
     public init(
         name: String, remote: MediaAddress? = nil, remoteRTCP: MediaAddress? = nil, rtcpMux: Bool = true,
-        remoteCrypto: SRTPParameters?, localCrypto: SRTPParameters? = nil, clockRate: Double = 8000
+        remoteCrypto: SRTPParameters?, localCrypto: SRTPParameters? = nil, clockRate: Double = 8000, plain: Bool = false
     ) {
+        self.plain = plain
         self.name = name
         self.remote = remote
         self.remoteRTCP = remoteRTCP
@@ -50,7 +55,7 @@ public struct LegInfo: Sendable {
     public var name: String
     public var local: MediaAddress
     public var localRTCP: MediaAddress?
-    /// Our keys towards the remote; nil for a leg that waits for its answer.
+    /// Our keys towards the remote; nil for a leg that waits for its answer or is plain.
     public var localCrypto: SRTPParameters?
 
     public init(name: String, local: MediaAddress, localRTCP: MediaAddress? = nil, localCrypto: SRTPParameters?) {

@@ -21,6 +21,8 @@ public enum RelayDropReason: Int, CaseIterable, Sendable, Hashable, CustomString
     case overload
     /// The leg's keys are not negotiated yet (its peer has not answered).
     case notKeyed
+    /// Plain RTP (a LAN leg the operator allowed) from an address other than the signaled one.
+    case unexpectedSource
 
     public var description: String {
         switch self {
@@ -33,6 +35,7 @@ public enum RelayDropReason: Int, CaseIterable, Sendable, Hashable, CustomString
         case .protectFailed: return "protect_failed"
         case .overload: return "overload"
         case .notKeyed: return "not_keyed"
+        case .unexpectedSource: return "unexpected_source"
         }
     }
 
