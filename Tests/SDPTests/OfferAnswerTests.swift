@@ -133,7 +133,6 @@ struct OfferAnswerTests {
         #expect(SRTPPolicy().suites == SRTPPolicy.defaultSuites)
         #expect(SRTPPolicy.defaultSuites.first == .aeadAES128GCM)
         #expect(Set(SRTPPolicy.defaultSuites) == Set(SRTPProfile.allCases))
-        #expect(!SRTPPolicy().allowPlainRTP)
     }
 
     @Test func policyPicksTheOfferersFirstSupportedSuite() throws {
@@ -365,6 +364,31 @@ struct OfferAnswerTests {
             }
             #expect(error?.code == code, "\(text)")
             #expect(error?.status == 488)
+        }
+    }
+
+    @Test func readPlainAnswerAcceptsRTPAVPWithOfferedFormats() throws {
+        let answer = try Self.parse(Self.answerText(proto: "RTP/AVP", crypto: []))
+        let stream = try OfferAnswer.readPlainAnswer(answer, offeredFormats: Self.offeredFormats)
+        #expect(stream.isPlain && !stream.isSecure)
+        #expect(stream.address == "10.0.0.20")
+        #expect(stream.formats == ["0", "101"])
+    }
+
+    @Test func readPlainAnswerRefusals() throws {
+        let refused: [(String, OfferAnswerError.Code)] = [
+            // An SRTP answer to a plain offer changes the transport (RFC 3264 §6).
+            (Self.answerText(crypto: ["1 AEAD_AES_128_GCM inline:\(Self.gcm128)"]), .answerMismatch),
+            (Self.answerText(proto: "UDP/TLS/RTP/SAVPF", crypto: []), .answerMismatch),
+            (Self.answerText(proto: "RTP/AVP", formats: "18", crypto: []), .noCommonFormat),
+            (Self.sdp([["m=audio 0 RTP/AVP 0"]]), .noAudio),
+        ]
+        for (text, code) in refused {
+            let answer = try Self.parse(text)
+            let error = #expect(throws: OfferAnswerError.self, "\(code)") {
+                try OfferAnswer.readPlainAnswer(answer, offeredFormats: Self.offeredFormats)
+            }
+            #expect(error?.code == code, "\(text)")
         }
     }
 }

@@ -48,6 +48,9 @@ public struct AudioStream: Sendable, Equatable {
     /// True when the stream's transport protects media with SRTP (RFC 3711 §12, RFC 5124).
     public var isSecure: Bool { proto == "RTP/SAVP" || proto == "RTP/SAVPF" }
 
+    /// True for plain RTP (RFC 3551 RTP/AVP, RFC 4585 RTP/AVPF): no keys, no authentication.
+    public var isPlain: Bool { proto == "RTP/AVP" || proto == "RTP/AVPF" }
+
     /// Format attributes for only `formats` (an answer lists a subset of the offer's).
     public func attributes(for formats: [String]) -> [SessionDescription.Attribute] {
         formatAttributes.filter { a in

@@ -92,12 +92,29 @@ public enum OfferAnswer {
             throw OfferAnswerError(
                 .answerMismatch, "the answer's a=crypto:\(theirs.tag) \(theirs.suite) matches no offered line")
         }
+        try checkFormats(stream, offeredFormats)
+        return (stream, ours, theirs)
+    }
+
+    /// Reads the answer to a plain RTP offer of ours (RTP/AVP): the answer must be plain too
+    /// (RFC 3264 §6: same transport) and its formats a subset of `offeredFormats`.
+    public static func readPlainAnswer(
+        _ answer: SessionDescription, offeredFormats: [String]
+    ) throws(OfferAnswerError) -> AudioStream {
+        let (_, stream) = try AudioStream.first(in: answer)
+        guard stream.isPlain else {
+            throw OfferAnswerError(.answerMismatch, "the answer's audio stream uses \(stream.proto) to a plain RTP/AVP offer")
+        }
+        try checkFormats(stream, offeredFormats)
+        return stream
+    }
+
+    static func checkFormats(_ stream: AudioStream, _ offeredFormats: [String]) throws(OfferAnswerError) {
         let unknown = stream.formats.filter { !offeredFormats.contains($0) }
         guard unknown.isEmpty, !stream.formats.isEmpty else {
             throw OfferAnswerError(
                 .noCommonFormat, "the answer's formats \(stream.formats) are not a non-empty subset of the offered \(offeredFormats)")
         }
-        return (stream, ours, theirs)
     }
 
     static func description(_ local: Local, media: [SessionDescription.Media]) -> SessionDescription {

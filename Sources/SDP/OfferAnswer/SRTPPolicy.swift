@@ -1,15 +1,13 @@
 import SRTP
 
-/// Which SRTP suites a side accepts, in order of preference, and where plain RTP is allowed.
+/// Which SRTP suites a side accepts, in order of preference. (Where plain RTP is allowed —
+/// listed LAN networks — the call controller decides from the stream's address.)
 public struct SRTPPolicy: Sendable, Equatable {
     /// Suites accepted and offered, most preferred first.
     public var suites: [SRTPProfile]
-    /// Accept RTP/AVP without keys (only for the LAN leg from listed networks; off by default).
-    public var allowPlainRTP: Bool
 
-    public init(suites: [SRTPProfile] = SRTPPolicy.defaultSuites, allowPlainRTP: Bool = false) {
+    public init(suites: [SRTPProfile] = SRTPPolicy.defaultSuites) {
         self.suites = suites
-        self.allowPlainRTP = allowPlainRTP
     }
 
     /// Every suite the relay implements, strongest and most common first.
