@@ -135,7 +135,15 @@ struct AccessTests {
 
     @Test func addressFormatting() throws {
         #expect(IPAddressBytes.format(Self.ip("192.0.2.1")) == "192.0.2.1")
-        #expect(IPAddressBytes.format(Self.ip("2001:db8::1")) == "2001:db8:0:0:0:0:0:1")
+        // RFC 5952: the longest zero run (the first of equal ones) compressed, lower case.
+        #expect(IPAddressBytes.format(Self.ip("2001:db8::1")) == "2001:db8::1")
+        #expect(IPAddressBytes.format(Self.ip("2001:0:0:1:0:0:0:1")) == "2001:0:0:1::1")
+        #expect(IPAddressBytes.format(Self.ip("2001:db8:0:1:0:0:1:1")) == "2001:db8:0:1::1:1")
+        #expect(IPAddressBytes.format(Self.ip("2001:db8:0:1:1:1:1:1")) == "2001:db8:0:1:1:1:1:1", "one zero group stays")
+        #expect(IPAddressBytes.format(Self.ip("::")) == "::")
+        #expect(IPAddressBytes.format(Self.ip("::1")) == "::1")
+        #expect(IPAddressBytes.format(Self.ip("fe80::")) == "fe80::")
+        #expect(IPAddressBytes.format(Self.ip("2001:DB8::A")) == "2001:db8::a")
         #expect(IPAddressBytes.parse("[2001:db8::1]")?.isIPv4 == false)
         #expect(IPAddressBytes.parse("fe80::1%eth0")?.bytes == Self.ip("fe80::1"))
         #expect(IPAddressBytes.parse("01.2.3.4") == nil, "leading zeros are refused: resolvers read them as octal")

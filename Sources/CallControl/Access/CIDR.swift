@@ -116,7 +116,22 @@ public enum IPAddressBytes {
         if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF {
             return b[12...].map(String.init).joined(separator: ".")
         }
-        return stride(from: 0, to: 16, by: 2).map { String(UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]), radix: 16) }
-            .joined(separator: ":")
+        // RFC 5952 §4.2: the longest run of two or more zero groups (the first of equals) is "::".
+        let groups = stride(from: 0, to: 16, by: 2).map { UInt16(b[$0]) << 8 | UInt16(b[$0 + 1]) }
+        var best = (start: -1, length: 1)
+        var i = 0
+        while i < 8 {
+            guard groups[i] == 0 else {
+                i += 1
+                continue
+            }
+            var j = i
+            while j < 8 && groups[j] == 0 { j += 1 }
+            if j - i > best.length { best = (i, j - i) }
+            i = j
+        }
+        let text = { (g: ArraySlice<UInt16>) in g.map { String($0, radix: 16) }.joined(separator: ":") }
+        guard best.start >= 0 else { return text(groups[...]) }
+        return text(groups[..<best.start]) + "::" + text(groups[(best.start + best.length)...])
     }
 }
