@@ -114,10 +114,12 @@ public final class CallController: Service, Sendable {
         }
         registry.withLock { $0.listeners = channels }
         let tcpPort = UInt16(bound["tcp"]!)
+        let tlsPort = UInt16(bound["tls"] ?? settings.tlsPort)
         for shard in shards {
             try await shard.loop.submit {
                 let s = shard.state.value
                 if s.core.settings.advertisedPort == 0 { s.core.settings.advertisedPort = tcpPort }
+                if s.core.settings.advertisedTLSPort == 0 { s.core.settings.advertisedTLSPort = tlsPort }
                 s.tick = shard.loop.scheduleRepeatedTask(initialDelay: .milliseconds(100), delay: .milliseconds(100)) { _ in
                     self.deliver(.tick, to: shard)
                     // Forget sources whose window and block ended (bounded memory).
@@ -263,11 +265,16 @@ public final class CallController: Service, Sendable {
         case .allocateMedia(let request):
             // A media worker binds the sockets (on another core) and reports back here.
             relay.createCall(request) { result in
-                shard.loop.execute { self.deliver(.mediaAllocated(call: request.id, result), to: shard) }
+                // After stop the loops are gone (the relay's shutdown closes the call's ports);
+                // the lock orders this against stop() setting `stopped` before the shutdown.
+                self.stopped.withLock { stopped in
+                    guard !stopped else { return }
+                    shard.loop.execute { self.deliver(.mediaAllocated(call: request.id, result), to: shard) }
+                }
             }
-        case .configureMedia(let call, let leg, let remote, let local, let mux, let rtp, let rtcp):
+        case .configureMedia(let call, let leg, let keys, let mux, let rtp, let rtcp):
             do throws(RelayError) {
-                try relay.configureLegNow(callID: call, leg: leg, remote: remote, local: local, rtcpMux: mux, rtp: rtp, rtcp: rtcp)
+                try relay.configureLegNow(callID: call, leg: leg, keys: keys, rtcpMux: mux, rtp: rtp, rtcp: rtcp)
             } catch { logger.warning("media configure failed", metadata: ["call.id": "\(call)", "error": "\(error)"]) }
         case .updateMediaRemote(let call, let leg, let rtp, let rtcp):
             // Posted to the call's worker: in order with configure and close.
@@ -351,6 +358,11 @@ public final class CallController: Service, Sendable {
             if await activeCalls() == 0 { break }
             try? await Task.sleep(for: .milliseconds(200))
         }
+        // The last BYEs get their answers before the connections close (at most 2 s more).
+        let byes = Self.now() + 2
+        while Self.now() < byes, await outstandingRequests() > 0 {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
         await stop()
     }
 
@@ -358,6 +370,16 @@ public final class CallController: Service, Sendable {
         if stopped.withLock({ $0 }) { return 0 }
         var total = 0
         for shard in shards { total += (try? await shard.loop.submit { shard.state.value.core.activeCalls }.get()) ?? 0 }
+        return total
+    }
+
+    /// Requests we sent that wait for their final answer (BYEs of ended calls among them).
+    public func outstandingRequests() async -> Int {
+        if stopped.withLock({ $0 }) { return 0 }
+        var total = 0
+        for shard in shards {
+            total += (try? await shard.loop.submit { shard.state.value.core.outstandingRequests }.get()) ?? 0
+        }
         return total
     }
 

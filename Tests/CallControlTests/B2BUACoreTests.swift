@@ -111,12 +111,12 @@ struct B2BUACoreTests {
         let config = try #require(configurations(actions).first)
         #expect(config.call == request.id)
         #expect(config.leg == "callee")
-        #expect(config.remote.profile == .aesCM128HmacSHA1_80)
-        #expect(config.remote.keyingMaterial == Wire.calleeKeyBytes)
+        #expect(config.remote?.profile == .aesCM128HmacSHA1_80)
+        #expect(config.remote?.keyingMaterial == Wire.calleeKeyBytes)
         let offeredTag2 = offered.first(where: { $0.tag == 2 })
         let ourCalleeKey = try #require(offeredTag2)
-        #expect(config.local.profile == .aesCM128HmacSHA1_80)
-        #expect(config.local.keyingMaterial == ourCalleeKey.keyingMaterial)
+        #expect(config.local?.profile == .aesCM128HmacSHA1_80)
+        #expect(config.local?.keyingMaterial == ourCalleeKey.keyingMaterial)
         #expect(config.rtp == MediaAddress(host: "10.0.0.20", port: 40000))
         #expect(config.rtcpMux)
 
@@ -180,16 +180,7 @@ struct B2BUACoreTests {
         let call = try h.establish()
         let outgoing = call.outgoingInvite
         // A BYE from the target inside its dialog (its To tag is ours, From tag its own).
-        let text = sipText(
-            "BYE sip:192.0.2.10:5060;transport=tcp SIP/2.0",
-            [
-                ("Via", "SIP/2.0/TCP 10.0.0.20:5080;branch=z9hG4bKtargetbye"),
-                ("From", (outgoing.value("To") ?? "") + ";tag=\(Wire.calleeTag)"),
-                ("To", outgoing.value("From") ?? ""),
-                ("Call-ID", outgoing.callID ?? ""),
-                ("CSeq", "1 BYE"),
-            ])
-        let actions = try h.receive(text, on: Wire.targetConnection)
+        let actions = try h.receive(targetBye(for: outgoing), on: Wire.targetConnection)
         #expect(summary(actions) == ["send 200 BYE", "send BYE", "releaseMedia"])
         let replies = sentOn(actions)
         try #require(replies.count == 2)
@@ -322,7 +313,24 @@ struct B2BUACoreTests {
         #expect(invite.hop == NextHop(host: "10.0.0.20", port: 5061, tls: true))
         #expect(invite.message.requestURI == "sips:bob@10.0.0.20")
         #expect(invite.message.topVia?.transport == "TLS")
+        #expect(invite.message.topVia?.port == 5061, "the TLS port, not the TCP one")
         #expect(invite.message.contacts.first?.uri.parameter("transport") == .some("tls"))
+        #expect(invite.message.contacts.first?.uri.port == 5061)
+    }
+
+    @Test func aCallerOnTLSGetsTLSContactsAndInDialogRequestsOverTLS() throws {
+        let h = try CoreHarness()
+        let invite = callerInvite().replacingOccurrences(
+            of: "SIP/2.0/TCP 198.51.100.1:5060", with: "SIP/2.0/TLS 198.51.100.1:5061")
+        let call = try h.establish(callerInviteText: invite)
+        let contact = try #require(call.ok.contacts.first?.uri)
+        #expect(contact.parameter("transport") == .some("tls"))
+        #expect(contact.port == 5061)
+        // The target hangs up: our BYE to the caller goes over TLS with a TLS Via.
+        let bye = try h.receive(targetBye(for: call.outgoingInvite), on: Wire.targetConnection)
+        let toCaller = try #require(requests("BYE", bye).first)
+        #expect(toCaller.topVia?.transport == "TLS")
+        #expect(toCaller.topVia?.port == 5061)
     }
 
     @Test func targetOutsideTheKnownNetworksIsRefusedWith403() throws {
@@ -350,6 +358,23 @@ struct B2BUACoreTests {
         let h = CoreHarness(settings: settings)
         let other = try h.receive(callerInvite(target: "<sip:bob@10.0.0.10:5070;transport=tcp>"))
         #expect(summary(other).first == "send 100 INVITE")
+        #expect(allocations(other).count == 1)
+    }
+
+    @Test func ourOwnInviteComingBackUnderAnotherAddressGets482() throws {
+        // The target named the satellite by an address it does not advertise: our INVITE
+        // arrives again with our Via on top — refused before any media is allocated.
+        let h = try CoreHarness()
+        let looped = callerInvite().replacingOccurrences(
+            of: "Via: SIP/2.0/TCP 198.51.100.1:5060;branch=z9hG4bKcaller1",
+            with: "Via: SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bKours1")
+        let actions = try h.receive(looped)
+        #expect(summary(actions) == ["send 482 INVITE"])
+        #expect(allocations(actions).isEmpty)
+        // A Via of another element on the same host is no loop.
+        let h2 = try CoreHarness()
+        let other = try h2.receive(callerInvite().replacingOccurrences(
+            of: "SIP/2.0/TCP 198.51.100.1:5060;", with: "SIP/2.0/TCP 192.0.2.10:5070;"))
         #expect(allocations(other).count == 1)
     }
 
@@ -449,6 +474,12 @@ struct B2BUACoreTests {
         #expect(releases(actions).first?.call == call.id)
         #expect(h.core.counters.callsEnded["shutdown"] == 1)
         #expect(h.core.activeCalls == 0)
+        // The controller waits for these BYEs' answers before it closes the connections.
+        #expect(h.core.outstandingRequests == 2)
+        let byes = requests("BYE", actions)
+        _ = try h.receive(targetResponse(to: byes[0], 200, "OK"))
+        _ = try h.receive(targetResponse(to: byes[1], 200, "OK"), on: Wire.targetConnection)
+        #expect(h.core.outstandingRequests == 0)
     }
 
     // MARK: (g, h) requests outside calls
@@ -573,6 +604,66 @@ struct B2BUACoreTests {
         #expect(h.core.activeCalls == 0)
     }
 
+    @Test func weRefreshWithUpdateThenReinviteWhenTheCallerRefusesUpdate() throws {
+        let h = try CoreHarness()
+        let call = try h.establish(extraHeaders: [("Session-Expires", "90;refresher=uas"), ("Supported", "timer")])
+        let answeredAt = h.now
+        #expect(h.tick(at: answeredAt + 44).isEmpty)
+
+        // At half the interval: UPDATE to the caller.
+        var actions = h.tick(at: answeredAt + 45.1)
+        #expect(summary(actions) == ["send UPDATE"])
+        let update = try #require(sentOn(actions).first?.message)
+        #expect(update.value("Session-Expires") == "90;refresher=uac")
+        #expect(update.body.isEmpty)
+
+        // 405: the caller does not do UPDATE; the refresh is a re-INVITE with our last offer.
+        actions = try h.receive(targetResponse(to: update, 405, "Method Not Allowed"))
+        #expect(summary(actions) == ["send INVITE"])
+        let reinvite = try #require(sentOn(actions).first?.message)
+        let offer = try parsedSDP(reinvite)
+        #expect(offer == (try parsedSDP(call.ok)), "the same description, version unchanged (RFC 3264 §8)")
+
+        // Its 200 with the caller's answer: ACK, no media change, the timer starts again.
+        actions = try h.receive(
+            targetResponse(to: reinvite, 200, "OK", extraHeaders: [("Session-Expires", "90;refresher=uac")], sdp: sdpText()))
+        #expect(summary(actions) == ["send ACK"])
+        let refreshedAt = h.now
+        #expect(h.tick(at: refreshedAt + 44).isEmpty)
+        let next = h.tick(at: refreshedAt + 45.1)
+        #expect(summary(next) == ["send INVITE"], "re-INVITE from now on")
+        #expect(h.core.activeCalls == 1)
+    }
+
+    @Test func refreshRefusalsAreRetriedOrEndTheCall() throws {
+        let h = try CoreHarness()
+        _ = try h.establish(extraHeaders: [("Session-Expires", "90;refresher=uas"), ("Supported", "timer")])
+        let answeredAt = h.now
+        var actions = h.tick(at: answeredAt + 45.1)
+        var update = try #require(sentOn(actions).first?.message)
+
+        // 422 with a larger Min-SE: again at once with that interval.
+        actions = try h.receive(targetResponse(to: update, 422, "Session Interval Too Small", extraHeaders: [("Min-SE", "120")]))
+        update = try #require(sentOn(actions).first?.message)
+        #expect(update.method == "UPDATE")
+        #expect(update.value("Session-Expires") == "120;refresher=uac")
+
+        // 500: the session stays, retried at half the time left (the session ends at +90).
+        actions = try h.receive(targetResponse(to: update, 500, "Server Internal Error"))
+        #expect(actions.isEmpty)
+        #expect(h.tick(at: answeredAt + 67).isEmpty)
+        actions = h.tick(at: answeredAt + 67.7)
+        update = try #require(sentOn(actions).first?.message)
+        #expect(update.method == "UPDATE")
+
+        // Refused again and nothing else works: the call ends when the session expires.
+        _ = try h.receive(targetResponse(to: update, 503, "Service Unavailable"))
+        _ = h.tick(at: answeredAt + 79)
+        actions = h.tick(at: answeredAt + 90.1)
+        #expect(requests("BYE", actions).count == 2)
+        #expect(h.core.counters.callsEnded["session_expired"] == 1)
+    }
+
     @Test func aRefreshFromTheCallerRestartsTheSessionTimer() throws {
         let h = try CoreHarness()
         let call = try h.establish(extraHeaders: [("Session-Expires", "90;refresher=uac"), ("Supported", "timer")])
@@ -659,6 +750,32 @@ struct B2BUACoreTests {
         #expect(h.core.activeCalls == 1)
     }
 
+    @Test func anOfferlessReinviteIsAnsweredWithOurOfferAndTheACKAnswerMovesTheMedia() throws {
+        let h = try CoreHarness()
+        let call = try h.establish()
+        h.now += 5
+        var actions = try h.receive(callerRequest("INVITE", branch: "z9hG4bKnooffer", cseq: 2, toTag: call.ourCallerTag))
+        #expect(summary(actions) == ["send 200 INVITE"], "answered here, not relayed")
+        let offer = try AudioStream.first(in: parsedSDP(try #require(responses(actions).first))).stream
+        #expect(offer.port == Wire.relayCallerPort)
+        #expect(offer.crypto.first?.keyingMaterial == call.callerLocalKey.keyingMaterial)
+
+        // The answer in the ACK: the phone moved to a new port with the same key.
+        let answer = sdpText(port: 21000, crypto: ["1 AES_CM_128_HMAC_SHA1_80 inline:\(Wire.callerKey)"], version: 2)
+        actions = try h.receive(callerRequest("ACK", branch: "z9hG4bKnoofferack", cseq: 2, toTag: call.ourCallerTag, sdp: answer))
+        #expect(summary(actions) == ["updateMediaRemote caller"])
+        for case .updateMediaRemote(_, _, let rtp, _) in actions {
+            #expect(rtp == MediaAddress(host: "198.51.100.1", port: 21000))
+        }
+
+        // A second offerless re-INVITE whose ACK brings no answer: the call ends (RFC 3261 §13.3.1.4).
+        _ = try h.receive(callerRequest("INVITE", branch: "z9hG4bKnooffer2", cseq: 3, toTag: call.ourCallerTag))
+        actions = try h.receive(callerRequest("ACK", branch: "z9hG4bKnoofferack2", cseq: 3, toTag: call.ourCallerTag))
+        #expect(requests("BYE", actions).count == 2)
+        #expect(releases(actions).count == 1)
+        #expect(h.core.counters.callsEnded["bad_answer"] == 1)
+    }
+
     @Test func newKeysFromTheCallerReconfigureTheCallerLeg() throws {
         let h = try CoreHarness()
         let call = try h.establish()
@@ -675,8 +792,8 @@ struct B2BUACoreTests {
         #expect(summary(answered) == ["sendTo ACK", "configureMedia caller", "send 200 INVITE"])
         let config = try #require(configurations(answered).first)
         #expect(config.call == call.id)
-        #expect(config.remote.keyingMaterial == Wire.calleeKeyBytes)
-        #expect(config.local.keyingMaterial == call.callerLocalKey.keyingMaterial)
+        #expect(config.remote?.keyingMaterial == Wire.calleeKeyBytes)
+        #expect(config.local?.keyingMaterial == call.callerLocalKey.keyingMaterial)
         #expect(config.rtp == MediaAddress(host: "198.51.100.1", port: 20000))
     }
 

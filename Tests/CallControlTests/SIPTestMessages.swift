@@ -120,6 +120,19 @@ func callerRequest(
     return sipText("\(method) \(requestURI) SIP/2.0", headers, body: sdp ?? "")
 }
 
+/// A BYE from the target inside the dialog our INVITE `outgoing` made (its To tag is ours).
+func targetBye(for outgoing: SIPMessage, branch: String = "z9hG4bKtargetbye") -> String {
+    sipText(
+        "BYE sip:192.0.2.10:5060;transport=tcp SIP/2.0",
+        [
+            ("Via", "SIP/2.0/TCP 10.0.0.20:5080;branch=\(branch)"),
+            ("From", (outgoing.value("To") ?? "") + ";tag=\(Wire.calleeTag)"),
+            ("To", outgoing.value("From") ?? ""),
+            ("Call-ID", outgoing.callID ?? ""),
+            ("CSeq", "1 BYE"),
+        ])
+}
+
 /// A response from the target to a request the satellite sent it, with the request's
 /// Via, From, Call-ID and CSeq, its To with `toTag` added when it has none.
 func targetResponse(
@@ -191,8 +204,9 @@ func releases(_ actions: [CoreAction]) -> [(call: String, reason: CallEndReason)
 struct MediaConfiguration {
     var call: String
     var leg: String
-    var remote: SRTPParameters
-    var local: SRTPParameters
+    /// nil for a plain RTP leg.
+    var remote: SRTPParameters?
+    var local: SRTPParameters?
     var rtcpMux: Bool
     var rtp: MediaAddress?
     var rtcp: MediaAddress?
@@ -200,8 +214,10 @@ struct MediaConfiguration {
 
 func configurations(_ actions: [CoreAction]) -> [MediaConfiguration] {
     var out: [MediaConfiguration] = []
-    for case .configureMedia(let call, let leg, let remote, let local, let rtcpMux, let rtp, let rtcp) in actions {
-        out.append(MediaConfiguration(call: call, leg: leg, remote: remote, local: local, rtcpMux: rtcpMux, rtp: rtp, rtcp: rtcp))
+    for case .configureMedia(let call, let leg, let keys, let rtcpMux, let rtp, let rtcp) in actions {
+        out.append(
+            MediaConfiguration(
+                call: call, leg: leg, remote: keys?.remote, local: keys?.local, rtcpMux: rtcpMux, rtp: rtp, rtcp: rtcp))
     }
     return out
 }
@@ -214,7 +230,7 @@ func summary(_ actions: [CoreAction]) -> [String] {
         case .send(let m, _): return "send " + label(m)
         case .sendTo(let m, _, _): return "sendTo " + label(m)
         case .allocateMedia: return "allocateMedia"
-        case .configureMedia(_, let leg, _, _, _, _, _): return "configureMedia \(leg)"
+        case .configureMedia(_, let leg, _, _, _, _): return "configureMedia \(leg)"
         case .updateMediaRemote(_, let leg, _, _): return "updateMediaRemote \(leg)"
         case .releaseMedia: return "releaseMedia"
         }
@@ -251,13 +267,15 @@ final class CoreHarness {
     }
 
     convenience init(
-        ringTimeout: Double = 120, srtp: SRTPPolicy = SRTPPolicy(), minSessionExpires: Int = 90
+        ringTimeout: Double = 120, srtp: SRTPPolicy = SRTPPolicy(), minSessionExpires: Int = 90,
+        plainRTPNetworks: [String] = []
     ) throws {
         let networks = try [CIDR(parsing: "10.0.0.0/8")]
-        let settings = CoreSettings(
+        var settings = CoreSettings(
             advertisedHost: Wire.satelliteHost, advertisedPort: 5060, srtp: srtp,
             targetNetworks: networks, ringTimeout: ringTimeout, sessionExpires: 1800,
             minSessionExpires: minSessionExpires)
+        settings.plainRTPNetworks = try plainRTPNetworks.map { try CIDR(parsing: $0) }
         self.init(settings: settings)
     }
 
@@ -283,7 +301,9 @@ final class CoreHarness {
         return CallInfo(
             id: request.id,
             legs: [
-                LegInfo(name: "caller", local: callerAddress, localRTCP: nil, localCrypto: callerKey),
+                LegInfo(
+                    name: "caller", local: callerAddress, localRTCP: nil,
+                    localCrypto: request.legs[0].plain ? nil : callerKey),
                 LegInfo(name: "callee", local: calleeAddress, localRTCP: calleeRTCP, localCrypto: nil),
             ])
     }
@@ -305,9 +325,9 @@ final class CoreHarness {
 
     func establish(
         callerSDP: String = sdpText(), extraHeaders: [(String, String)] = [], answerHeaders: [(String, String)] = [],
-        ack: Bool = true
+        ack: Bool = true, callerInviteText: String? = nil
     ) throws -> Established {
-        let inviteText = callerInvite(extraHeaders: extraHeaders, sdp: callerSDP)
+        let inviteText = callerInviteText ?? callerInvite(extraHeaders: extraHeaders, sdp: callerSDP)
         let invite = try parseSIP(inviteText)
         let first = core.handle(.message(invite, connection: Wire.callerConnection), now: now)
         let request = try #require(allocations(first).first)

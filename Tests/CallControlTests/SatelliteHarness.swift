@@ -14,7 +14,8 @@ final class SatelliteHarness: Sendable {
 
     /// `slot` picks a private range of media ports (61000+ is the relay tests' own).
     init(slot: Int, acl: [String] = ["127.0.0.1/32"], targetACL: [String]? = nil, limits: AccessGate.Limits = .init(),
-         ringTimeout: Double = 30, tls: (certificate: String, key: String)? = nil) async throws {
+         ringTimeout: Double = 30, tls: (certificate: String, key: String)? = nil, plainRTPNetworks: [String] = []
+    ) async throws {
         var media = RelayConfiguration()
         media.bindHost = "127.0.0.1"
         let low = UInt16(50000 + slot * 200)
@@ -25,11 +26,12 @@ final class SatelliteHarness: Sendable {
         let targets = try (targetACL ?? acl).map { try CIDR(parsing: $0) }
         var logger = Logger(label: "test.sip")
         logger.logLevel = .warning
+        var core = CoreSettings(advertisedHost: "127.0.0.1", advertisedPort: 0, targetNetworks: targets, ringTimeout: ringTimeout)
+        core.plainRTPNetworks = try plainRTPNetworks.map { try CIDR(parsing: $0) }
+        core.advertisedTLSPort = 0  // the bound one
         let settings = CallControllerSettings(
             bindHost: "127.0.0.1", tcpPort: 0, tlsPort: 0, tlsCertificatePath: tls?.certificate, tlsKeyPath: tls?.key,
-            acl: networks, limits: limits,
-            core: CoreSettings(advertisedHost: "127.0.0.1", advertisedPort: 0, targetNetworks: targets, ringTimeout: ringTimeout),
-            drainTimeout: 5)
+            acl: networks, limits: limits, core: core, drainTimeout: 5)
         controller = CallController(settings: settings, relay: relay, logger: logger)
         port = try await controller.start()["tcp"]!
     }

@@ -37,6 +37,15 @@ struct ConfigReaderTests {
         #expect(s.log.level == .debug)
     }
 
+    @Test func plainRTPIsOffByDefaultAndTakesListedNetworks() throws {
+        let off = try SatelliteSettings(ConfigReader(yaml: "", allowedKeys: keys))
+        #expect(off.sip.core.plainRTPNetworks.isEmpty)
+        let yaml = "sip:\n  plain_rtp_networks: [10.20.0.0/24, \"2001:db8:20::/48\"]\n"
+        let on = try SatelliteSettings(ConfigReader(yaml: yaml, file: "s.yaml", allowedKeys: keys))
+        #expect(on.sip.core.plainRTPNetworks.map(\.description) == ["10.20.0.0/24", "2001:db8:20::/48"])
+        #expect(on.sip.acl.map(\.description) == ["127.0.0.1/32", "::1/128"], "the ACL is separate")
+    }
+
     @Test func environmentOverridesTheFile() throws {
         let r = try ConfigReader(
             yaml: "media:\n  port_range: 30000-30999\n", file: "s.yaml",
@@ -60,6 +69,8 @@ struct ConfigReaderTests {
         ("media: [\n", "broken YAML", ["s.yaml", "not valid YAML"]),
         ("media:\n  bind: 1.2.3.4\n  bind: 1.2.3.5\n", "duplicate key", ["s.yaml", "duplicate", "bind"]),
         ("- a\n- b\n", "top level list", ["top level must be a mapping"]),
+        ("sip:\n  plain_rtp_networks: [10.0.0.0/33]\n", "bad plain network", ["s.yaml:2", "sip.plain_rtp_networks", "33"]),
+        ("sip:\n  acl: [lan]\n", "bad ACL entry", ["sip.acl", "'lan'"]),
     ]
 
     @Test(arguments: bad)

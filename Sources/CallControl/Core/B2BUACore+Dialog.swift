@@ -45,9 +45,8 @@ extension B2BUACore {
     /// failure): acknowledge it and hang up at once (RFC 3261 §15).
     func hangUpLateAnswer(_ r: SIPMessage, invite: SIPMessage, leg: CallLeg, call: String) {
         guard var d = Dialog(uacFor: invite, response: r) else { return }
-        let tls = leg.hop?.tls ?? false
-        send(d.request("ACK", via: via(newBranch(), tls: tls), cseq: invite.cseq?.number), to: leg, branch: "")
-        let bye = d.request("BYE", via: via(newBranch(), tls: tls))
+        send(d.request("ACK", via: via(newBranch(), on: leg), cseq: invite.cseq?.number), to: leg, branch: "")
+        let bye = d.request("BYE", via: via(newBranch(), on: leg))
         if let tx = try? ClientTransaction(request: bye, now: now, timers: settings.timers) {
             clients[tx.branch + "|BYE"] = ClientRecord(transaction: tx, call: call, side: .b, purpose: .bye, leg: leg)
             track(client: tx.branch + "|BYE")
@@ -112,20 +111,21 @@ extension B2BUACore {
         guard !m.body.isEmpty else {
             // A refresh without an offer: our last description is the offer; its ACK answers.
             var ok = m.response(200)
-            ok.headers += [.init("Contact", contact(tls: false)), .init("Content-Type", "application/sdp")]
+            ok.headers += [.init("Contact", contact(on: leg)), .init("Content-Type", "application/sdp")]
             ok.headers += sessionHeaders(leg, weAreUAC: false)
             ok.body = Array((leg.lastSDP?.serialized ?? "").utf8)
+            leg.answerInAck = leg.lastSDP != nil
             return respond(ok, key: key, conn: conn)
         }
         let offer: SessionDescription
         let index: Int
         let stream: AudioStream
-        let chosen: CryptoAttribute
+        let chosen: CryptoAttribute?
         do {
             guard let text = m.sdpBody else { throw OfferAnswerError(.malformed, "the body is not application/sdp") }
             offer = try SessionDescription(parsing: text)
             (index, stream) = try AudioStream.first(in: offer)
-            chosen = try settings.srtp.choose(from: stream)
+            chosen = try acceptOffer(stream, legIsPlain: leg.remote?.isPlain == true)
         } catch let e as OfferAnswerError {
             // The old session stays as it was (RFC 3261 §14.2).
             return respond(m.response(e.status, headersWarning: warning(e.message)), key: key, conn: conn)
@@ -135,44 +135,55 @@ extension B2BUACore {
         // Re-key or move this side's media if the offer changed it — but only once the other
         // side accepted: a refused re-INVITE leaves the session as it was (RFC 3261 §14.1).
         var apply: [CoreAction] = []
-        var localKey = leg.localKey
-        if let remote = try? SRTPParameters(profile: chosen.profile!, keyingMaterial: chosen.keyingMaterial) {
-            let address = stream.address == "0.0.0.0" ? nil : MediaAddress(host: stream.address, port: stream.port)
+        var localKey: CryptoAttribute?
+        let address = mediaAddress(stream)
+        let rtcp = address == nil ? nil : stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }
+        if let chosen {
+            localKey = leg.localKey
             if chosen.keyingMaterial != leg.remoteKey?.keyingMaterial || chosen.suite != leg.remoteKey?.suite {
                 if localKey?.suite != chosen.suite {
                     localKey = CryptoAttribute(
                         tag: chosen.tag, profile: chosen.profile!, keyingMaterial: SRTPParameters.random(chosen.profile!).keyingMaterial)
                 }
-                if let lk = localKey, let local = try? SRTPParameters(profile: lk.profile!, keyingMaterial: lk.keyingMaterial) {
-                    apply.append(.configureMedia(
-                        call: call.id, leg: side.legName, remote: remote, local: local, rtcpMux: stream.rtcpMux, rtp: address,
-                        rtcp: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }))
+                guard let keys = relayKeys(theirs: chosen, ours: localKey) else {
+                    return respond(m.response(488, headersWarning: warning("the offered key does not fit its suite")), key: key, conn: conn)
                 }
-            } else if let address, address.port != leg.remote?.port || stream.address != leg.remote?.address {
-                apply.append(.updateMediaRemote(
-                    call: call.id, leg: side.legName, rtp: address,
-                    rtcp: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }))
+                apply.append(.configureMedia(
+                    call: call.id, leg: side.legName, keys: keys, rtcpMux: stream.rtcpMux, rtp: address, rtcp: rtcp))
+            } else if let address, address != leg.remoteAddress {
+                apply.append(.updateMediaRemote(call: call.id, leg: side.legName, rtp: address, rtcp: rtcp))
             }
+        } else if leg.remoteKey != nil, let address {
+            // From SRTP to plain RTP (an allowed LAN network).
+            apply.append(.configureMedia(
+                call: call.id, leg: side.legName, keys: nil, rtcpMux: stream.rtcpMux, rtp: address, rtcp: rtcp))
+        } else if let address, address != leg.remoteAddress {
+            apply.append(.updateMediaRemote(call: call.id, leg: side.legName, rtp: address, rtcp: rtcp))
         }
         call.pending = PendingReinvite(
             from: side, deadline: now + settings.timers.transactionTimeout, serverKey: key, offer: offer, audioIndex: index,
-            stream: stream, chosenTag: chosen.tag, chosenKey: chosen, localKey: localKey, apply: apply)
+            stream: stream, chosenKey: chosen, localKey: localKey, apply: apply)
         // Offer the other side the same formats and direction, with our unchanged keys there.
         let other = call[side.other]
-        guard var d = other.dialog, let otherKey = other.localKey, var local = other.local else { return }
+        guard var d = other.dialog, var local = other.local else { return }
         local.sessionVersion += 1
         other.local = local
         let sdp = OfferAnswer.offer(
             local: local, formats: stream.formats, formatAttributes: stream.formatAttributes, direction: stream.direction,
-            keys: [otherKey], proto: other.remote?.proto ?? "RTP/SAVP")
+            keys: other.localKey.map { [$0] } ?? [], proto: other.remote?.proto ?? "RTP/SAVP")
         other.lastSDP = sdp
-        var r = d.request("INVITE", via: via(newBranch(), tls: other.hop?.tls ?? false), contact: contact(tls: false))
+        var r = d.request("INVITE", via: via(newBranch(), on: other), contact: contact(on: other))
         r.headers += [.init("Allow", Self.allow), .init("Content-Type", "application/sdp")]
         r.headers += sessionHeaders(other, weAreUAC: true)
         r.body = Array(sdp.serialized.utf8)
         other.dialog = d
         log(call, .info, "re-INVITE relayed", ["sip.from_leg": "\(side.legName)", "sdp.direction": "\(stream.direction)"])
         start(r, call: call, side: side.other, purpose: .reinvite)
+    }
+
+    /// Where a stream receives, or nil for RFC 2543 hold (0.0.0.0): nothing is sent there.
+    func mediaAddress(_ stream: AudioStream) -> MediaAddress? {
+        stream.address == "0.0.0.0" || stream.address == "::" ? nil : MediaAddress(host: stream.address, port: stream.port)
     }
 
     /// The other side answered a re-INVITE we relayed.
@@ -190,34 +201,18 @@ extension B2BUACore {
         }
         if var d = leg.dialog {
             d.refreshTarget(from: r)
-            let ack = d.request("ACK", via: via(newBranch()), cseq: request.cseq?.number)
+            let ack = d.request("ACK", via: via(newBranch(), on: leg), cseq: request.cseq?.number)
             leg.dialog = d
             send(ack, to: leg, branch: "")
         }
-        guard let text = r.sdpBody, let sdp = try? SessionDescription(parsing: text),
-            let (stream, ours, theirs) = try? OfferAnswer.readAnswer(
-                sdp, offeredKeys: [leg.localKey].compactMap { $0 }, offeredFormats: pending.stream.formats)
-        else {
+        guard let (stream, ours, theirs) = readReinviteAnswer(r, leg: leg, offeredFormats: pending.stream.formats) else {
             if let s = servers[pending.serverKey] {
                 respond(s.transaction.request.response(488, headersWarning: warning("the far side's answer was unusable")),
                     key: pending.serverKey, conn: nil)
             }
             return
         }
-        if theirs.keyingMaterial != leg.remoteKey?.keyingMaterial,
-            let remote = try? SRTPParameters(profile: theirs.profile!, keyingMaterial: theirs.keyingMaterial),
-            let local = try? SRTPParameters(profile: ours.profile!, keyingMaterial: ours.keyingMaterial)
-        {
-            out.append(.configureMedia(
-                call: call.id, leg: side.legName, remote: remote, local: local, rtcpMux: stream.rtcpMux,
-                rtp: MediaAddress(host: stream.address, port: stream.port), rtcp: nil))
-        } else if stream.address != leg.remote?.address || stream.port != leg.remote?.port,
-            let address = MediaAddress(host: stream.address, port: stream.port)
-        {
-            out.append(.updateMediaRemote(call: call.id, leg: side.legName, rtp: address, rtcp: nil))
-        }
-        leg.remote = stream
-        leg.remoteKey = theirs
+        followAnswer(stream, ours: ours, theirs: theirs, call: call, side: side)
         // Accepted: now the sender's side changes too.
         out += pending.apply
         from.remote = pending.stream
@@ -226,17 +221,67 @@ extension B2BUACore {
         guard var local = from.local, let s = servers[pending.serverKey] else { return }
         local.sessionVersion += 1
         from.local = local
-        let key = from.localKey.map { CryptoAttribute(tag: pending.chosenTag, profile: $0.profile!, keyingMaterial: $0.keyingMaterial) }
+        var key: CryptoAttribute?
+        if let lk = from.localKey, let chosen = pending.chosenKey {
+            key = CryptoAttribute(tag: chosen.tag, profile: lk.profile!, keyingMaterial: lk.keyingMaterial)
+        }
         let answer = OfferAnswer.answer(
             to: pending.offer, audioIndex: pending.audioIndex, local: local, formats: stream.formats,
             formatAttributes: stream.attributes(for: stream.formats), direction: stream.direction, key: key,
             rtcpMux: pending.stream.rtcpMux)
         from.lastSDP = answer
         var ok = s.transaction.request.response(200)
-        ok.headers += [.init("Contact", contact(tls: false)), .init("Content-Type", "application/sdp")]
+        ok.headers += [.init("Contact", contact(on: from)), .init("Content-Type", "application/sdp")]
         ok.headers += sessionHeaders(from, weAreUAC: false)
         ok.body = Array(answer.serialized.utf8)
         respond(ok, key: pending.serverKey, conn: nil)
+    }
+
+    /// The ACK to our 200 with an offer (an offerless re-INVITE) carries the answer: the leg's
+    /// media follows it. An unusable answer ends the call (RFC 3261 §13.3.1.4).
+    func answerInAck(_ ack: SIPMessage, call: Call, side: Side) {
+        let leg = call[side]
+        leg.answerInAck = false
+        guard let offered = leg.lastSDP.flatMap({ try? AudioStream.first(in: $0).stream }) else { return }
+        guard let (stream, ours, theirs) = readReinviteAnswer(ack, leg: leg, offeredFormats: offered.formats) else {
+            log(call, .warning, "the ACK's answer to our offer is missing or unusable", ["sip.from_leg": "\(side.legName)"])
+            return endCall(call, reason: "bad_answer")
+        }
+        followAnswer(stream, ours: ours, theirs: theirs, call: call, side: side)
+    }
+
+    /// The peer answered an offer of ours on `side` (in an ACK or a refresh's 2xx): the
+    /// relay follows new keys or a new address.
+    func followAnswer(_ stream: AudioStream, ours: CryptoAttribute?, theirs: CryptoAttribute?, call: Call, side: Side) {
+        let leg = call[side]
+        let address = mediaAddress(stream)
+        if let theirs, theirs.keyingMaterial != leg.remoteKey?.keyingMaterial || theirs.suite != leg.remoteKey?.suite,
+            let keys = relayKeys(theirs: theirs, ours: ours)
+        {
+            out.append(.configureMedia(
+                call: call.id, leg: side.legName, keys: keys, rtcpMux: stream.rtcpMux, rtp: address, rtcp: nil))
+        } else if let address, address != leg.remoteAddress {
+            out.append(.updateMediaRemote(call: call.id, leg: side.legName, rtp: address, rtcp: nil))
+        }
+        leg.remote = stream
+        leg.remoteKey = theirs
+    }
+
+    /// The answer to a re-INVITE we offered on `leg`: SRTP with our key there, or plain RTP
+    /// from an allowed network when the leg is plain. Nil when unusable.
+    func readReinviteAnswer(_ r: SIPMessage, leg: CallLeg, offeredFormats: [String])
+        -> (AudioStream, CryptoAttribute?, CryptoAttribute?)?
+    {
+        guard let text = r.sdpBody, let sdp = try? SessionDescription(parsing: text) else { return nil }
+        guard let ours = leg.localKey else {
+            guard let stream = try? OfferAnswer.readPlainAnswer(sdp, offeredFormats: offeredFormats),
+                plainAllowed(stream, legIsPlain: true)
+            else { return nil }
+            return (stream, nil, nil)
+        }
+        guard let (stream, ours, theirs) = try? OfferAnswer.readAnswer(sdp, offeredKeys: [ours], offeredFormats: offeredFormats)
+        else { return nil }
+        return (stream, ours, theirs)
     }
 
     // MARK: responses
@@ -272,9 +317,7 @@ extension B2BUACore {
                 switch record.purpose {
                 case .invite: inviteResponse(r, call: call)
                 case .reinvite: reinviteResponse(r, call: call, side: record.side, request: record.transaction.request)
-                case .refresh:
-                    if let s = r.status, s == 481 || s == 408 { endCall(call, reason: "refresh_failed") }
-                    if let s = r.status, (200..<300).contains(s) { call[record.side].sessionRefreshed(now: now) }
+                case .refresh: refreshResponse(r, call: call, side: record.side, request: record.transaction.request)
                 case .bye, .cancel: break
                 }
             case .timeout, .transportError:
@@ -316,7 +359,7 @@ extension B2BUACore {
         for side in [Side.a, .b] where side != except {
             let leg = call[side]
             guard var d = leg.dialog else { continue }
-            let bye = d.request("BYE", via: via(newBranch(), tls: leg.hop?.tls ?? false))
+            let bye = d.request("BYE", via: via(newBranch(), on: leg))
             leg.dialog = d
             start(bye, call: call, side: side, purpose: .bye)
         }
@@ -371,15 +414,65 @@ extension B2BUACore {
     }
 
     /// We are the refresher on this side (RFC 4028 §7.4): an UPDATE without a body.
+    /// A session refresh (RFC 4028 §10): UPDATE without a body, or a re-INVITE that offers
+    /// our last description again when the peer does not do UPDATE. The next one is planned
+    /// when this one's answer comes.
     func refresh(_ call: Call, side: Side) {
         let leg = call[side]
         guard var d = leg.dialog, let se = leg.sessionInterval else { return }
-        leg.refreshAt = now + Double(se) / 2
-        var u = d.request("UPDATE", via: via(newBranch(), tls: leg.hop?.tls ?? false), contact: contact(tls: false))
+        leg.refreshAt = nil
+        let method = leg.refreshWithInvite ? "INVITE" : "UPDATE"
+        var u = d.request(method, via: via(newBranch(), on: leg), contact: contact(on: leg))
         // We send the refresh, so we are this transaction's UAC and the refresher (§9).
-        u.headers += [.init("Session-Expires", "\(se);refresher=uac"), .init("Supported", "timer")]
+        u.headers += [
+            .init("Session-Expires", "\(se);refresher=uac"), .init("Min-SE", "\(settings.minSessionExpires)"),
+            .init("Supported", "timer"),
+        ]
+        if method == "INVITE", let sdp = leg.lastSDP {
+            u.headers += [.init("Allow", Self.allow), .init("Content-Type", "application/sdp")]
+            u.body = Array(sdp.serialized.utf8)
+        }
         leg.dialog = d
         start(u, call: call, side: side, purpose: .refresh)
+    }
+
+    /// The answer to our refresh: 2xx restarts the timer; 422 asks for a longer interval,
+    /// 405/501 for a re-INVITE (both retried at once); 481/408 end the call; anything else is
+    /// retried before the session would expire (RFC 4028 §10).
+    func refreshResponse(_ r: SIPMessage, call: Call, side: Side, request: SIPMessage) {
+        guard let status = r.status, status >= 200 else { return }
+        let leg = call[side]
+        if request.method == "INVITE", (200..<300).contains(status), var d = leg.dialog {
+            d.refreshTarget(from: r)
+            send(d.request("ACK", via: via(newBranch(), on: leg), cseq: request.cseq?.number), to: leg, branch: "")
+            leg.dialog = d
+            if let offered = leg.lastSDP.flatMap({ try? AudioStream.first(in: $0).stream }),
+                let (stream, ours, theirs) = readReinviteAnswer(r, leg: leg, offeredFormats: offered.formats)
+            {
+                followAnswer(stream, ours: ours, theirs: theirs, call: call, side: side)
+            }
+        }
+        switch status {
+        case 200..<300:
+            if let se = r.sessionExpires { leg.sessionInterval = se.interval }
+            leg.sessionRefreshed(now: now, weRefresh: r.sessionExpires?.refresher != .uas)
+        case 422:
+            let minSE = r.value("Min-SE").flatMap { Int($0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces) ?? "") }
+            guard let minSE, minSE > (leg.sessionInterval ?? 0), minSE <= 86400 else {
+                return endCall(call, reason: "refresh_failed")
+            }
+            leg.sessionInterval = minSE
+            refresh(call, side: side)
+        case 405 where !leg.refreshWithInvite, 501 where !leg.refreshWithInvite:
+            leg.refreshWithInvite = true
+            refresh(call, side: side)
+        case 408, 481:
+            endCall(call, reason: "refresh_failed")
+        default:
+            // 491, 500, 503…: the session stays; try again while there is time.
+            let left = (leg.expiresAt ?? now) - now
+            leg.refreshAt = left > 4 ? now + left / 2 : nil
+        }
     }
 }
 

@@ -21,9 +21,16 @@ extension B2BUACore {
         guard let ip = IPAddressBytes.parse(hop.host), settings.targetNetworks.contains(where: { $0.contains(ip.bytes) }) else {
             return reply(m, 403, conn, reason: "Forbidden (target \(hop.host) is not an address in a known network)")
         }
-        if ip.bytes == IPAddressBytes.parse(settings.advertisedHost)?.bytes, hop.port == settings.advertisedPort {
+        if ip.bytes == IPAddressBytes.parse(settings.advertisedHost)?.bytes,
+            hop.port == (hop.tls ? settings.advertisedTLSPort : settings.advertisedPort)
+        {
             // The satellite itself: each round would allocate media again (RFC 3261 §8.2.2.2).
             return reply(m, 482, conn, reason: "Loop Detected (the target is this satellite)")
+        }
+        if carriesOurVia(m) {
+            // Our own INVITE came back (a target that names the satellite by another of its
+            // addresses): a second round would allocate media again.
+            return reply(m, 482, conn, reason: "Loop Detected (the request passed this satellite already)")
         }
         if let se = m.sessionExpires, se.interval < settings.minSessionExpires {
             return reply(m, 422, conn, headers: [.init("Min-SE", "\(settings.minSessionExpires)")])
@@ -35,31 +42,43 @@ extension B2BUACore {
         let offer: SessionDescription
         let index: Int
         let stream: AudioStream
-        let chosen: CryptoAttribute
+        let chosen: CryptoAttribute?
         do {
             offer = try SessionDescription(parsing: text)
             (index, stream) = try AudioStream.first(in: offer)
-            chosen = try settings.srtp.choose(from: stream)
+            chosen = try acceptOffer(stream)
         } catch let e as OfferAnswerError {
             return reply(m, e.status, conn, reason: e.status == 488 ? "Not Acceptable Here" : nil, headers: [warning(e.message)])
         } catch {
             return reply(m, 400, conn, reason: "Bad Request (SDP: \(error))")
         }
-        guard let remoteCrypto = try? SRTPParameters(profile: chosen.profile!, keyingMaterial: chosen.keyingMaterial),
-            let callID = m.callID
-        else { return reply(m, 488, conn) }
+        let plainTarget: Bool
+        switch m.value(TrabantHeaders.targetMedia)?.lowercased() {
+        case nil, "srtp": plainTarget = false
+        case "rtp" where !settings.plainRTPNetworks.isEmpty: plainTarget = true
+        case "rtp":
+            return reply(m, 488, conn, reason: "Not Acceptable Here",
+                headers: [warning("plain RTP towards the target is not allowed: sip.plain_rtp_networks is empty")])
+        case let other?:
+            return reply(m, 400, conn, reason: "Bad Request (\(TrabantHeaders.targetMedia) '\(other)'; allowed: srtp, rtp)")
+        }
+        let remoteCrypto = chosen.flatMap { try? SRTPParameters(profile: $0.profile!, keyingMaterial: $0.keyingMaterial) }
+        guard chosen == nil || remoteCrypto != nil, let callID = m.callID else { return reply(m, 488, conn) }
         guard let tx = try? ServerTransaction(request: m, timers: settings.timers) else { return reply(m, 400, conn) }
 
         let id = "c" + randomToken()
         let a = CallLeg(callID: callID, localTag: randomToken())
         a.connection = conn
+        a.tls = m.topVia?.transport.uppercased() == "TLS"
         a.remote = stream
         a.remoteKey = chosen
         let b = CallLeg(callID: settings.callIDPrefix + randomToken() + randomToken() + "@trabant", localTag: randomToken())
         b.hop = hop
+        b.tls = hop.tls
         let call = Call(
             id: id, invite: m, inviteKey: key, offer: offer, offerIndex: index, offerStream: stream, chosenKey: chosen,
             target: targetAddress.uri, aLeg: a, bLeg: b, now: now)
+        call.plainTarget = plainTarget
         if let se = m.sessionExpires {
             call.callerSessionExpires = (se.interval, se.refresher?.rawValue ?? "uac")
         } else if m.supports("timer") {
@@ -69,7 +88,10 @@ extension B2BUACore {
         servers[key] = ServerRecord(transaction: tx, call: id, side: .a, connection: conn)
         counters.callsStarted += 1
         respond(m.response(100), key: key, conn: conn)
-        log(call, .info, "call started", ["sip.target": "\(hop)", "srtp.suite": "\(chosen.suite)"])
+        log(call, .info, "call started", [
+            "sip.target": "\(hop)", "srtp.suite": "\(chosen?.suite ?? "none (plain RTP)")",
+            "media.target": plainTarget ? "rtp" : "srtp",
+        ])
 
         let remote = stream.address == "0.0.0.0" ? nil : MediaAddress(host: stream.address, port: stream.port)
         out.append(
@@ -80,9 +102,23 @@ extension B2BUACore {
                         LegRequest(
                             name: Side.a.legName, remote: remote,
                             remoteRTCP: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) },
-                            rtcpMux: stream.rtcpMux, remoteCrypto: remoteCrypto, clockRate: stream.clockRate),
-                        LegRequest(name: Side.b.legName, rtcpMux: false, remoteCrypto: nil, clockRate: stream.clockRate),
+                            rtcpMux: stream.rtcpMux, remoteCrypto: remoteCrypto, clockRate: stream.clockRate,
+                            plain: chosen == nil),
+                        LegRequest(
+                            name: Side.b.legName, rtcpMux: false, remoteCrypto: nil, clockRate: stream.clockRate,
+                            plain: plainTarget),
                     ])))
+    }
+
+    /// A Via with our advertised sent-by (RFC 3261 §16.3 loop detection, for a B2BUA).
+    func carriesOurVia(_ m: SIPMessage) -> Bool {
+        let host = IPAddressBytes.parse(settings.advertisedHost)?.bytes
+        for text in m.vias {
+            guard let v = try? Via(parsing: text), let ip = IPAddressBytes.parse(v.host)?.bytes, ip == host else { continue }
+            let tls = v.transport.uppercased() == "TLS"
+            if (v.port ?? (tls ? 5061 : 5060)) == (tls ? settings.advertisedTLSPort : settings.advertisedPort) { return true }
+        }
+        return false
     }
 
     /// Without the header, a Request-URI that names another host is the target, as for a
@@ -126,30 +162,34 @@ extension B2BUACore {
                 address: leg.local.host, port: leg.local.port, rtcpPort: leg.localRTCP?.port,
                 sessionID: String(UInt32.random(in: 1...UInt32.max, using: &rng)))
         }
-        call[.a].localKey = CryptoAttribute(
-            tag: call.chosenKey.tag, profile: call.chosenKey.profile!, keyingMaterial: info.legs[0].localCrypto!.keyingMaterial)
-        call.offeredKeys = settings.srtp.suites.enumerated().map { i, p in
-            CryptoAttribute(tag: i + 1, profile: p, keyingMaterial: SRTPParameters.random(p).keyingMaterial)
+        if let chosen = call.chosenKey, let local = info.legs[0].localCrypto {
+            call[.a].localKey = CryptoAttribute(tag: chosen.tag, profile: chosen.profile!, keyingMaterial: local.keyingMaterial)
+        }
+        // Feedback (AVPF) is kept; the security is ours to choose per leg.
+        let feedback = call.offerStream.proto.hasSuffix("F")
+        if !call.plainTarget {
+            call.offeredKeys = settings.srtp.suites.enumerated().map { i, p in
+                CryptoAttribute(tag: i + 1, profile: p, keyingMaterial: SRTPParameters.random(p).keyingMaterial)
+            }
         }
         let b = call[.b]
         let sdp = OfferAnswer.offer(
             local: b.local!, formats: call.offerStream.formats, formatAttributes: call.offerStream.formatAttributes,
             direction: call.offerStream.direction, keys: call.offeredKeys,
-            proto: call.offerStream.proto == "RTP/SAVPF" ? "RTP/SAVPF" : "RTP/SAVP")
+            proto: (call.plainTarget ? "RTP/AVP" : "RTP/SAVP") + (feedback ? "F" : ""))
         b.lastSDP = sdp
         let branch = newBranch()
-        let tls = b.hop?.tls ?? false
         var m = SIPMessage(startLine: .request(method: "INVITE", uri: call.target.description))
         let from = call.invite.from
         let fromName = from?.displayName.map { "\"\($0.replacingQuotes())\" " } ?? ""
         m.headers = [
-            .init("Via", via(branch, tls: tls)),
+            .init("Via", via(branch, on: b)),
             .init("Max-Forwards", "\(max(1, (call.invite.maxForwards ?? 70) - 1))"),
             .init("From", "\(fromName)<\(from?.uri.description ?? "sip:trabant@\(hostPort)")>;tag=\(b.localTag)"),
             .init("To", "<\(call.target.description)>"),
             .init("Call-ID", b.callID),
             .init("CSeq", "1 INVITE"),
-            .init("Contact", contact(tls: tls)),
+            .init("Contact", contact(on: b)),
             .init("Allow", Self.allow),
             .init("Supported", "timer"),
             .init("Session-Expires", "\(settings.sessionExpires)"),
@@ -179,7 +219,7 @@ extension B2BUACore {
             return  // hop by hop: the caller had its own 100
         case 101..<200:
             var p = call.invite.response(status == 183 ? 183 : 180, toTag: call[.a].localTag)
-            p.headers.append(.init("Contact", contact(tls: false)))
+            p.headers.append(.init("Contact", contact(on: call[.a])))
             if !r.body.isEmpty, r.sdpBody != nil {
                 // Early media: the target's answer arrives in a provisional response.
                 guard takeAnswer(r, call: call) else { return }
@@ -196,7 +236,7 @@ extension B2BUACore {
             }
             b.dialog = d
             dialogs[d.id] = (call.id, .b)
-            let ack = d.request("ACK", via: via(newBranch(), tls: b.hop?.tls ?? false), cseq: 1)
+            let ack = d.request("ACK", via: via(newBranch(), on: b), cseq: 1)
             b.dialog = d
             send(ack, to: b, branch: "")
             if r.sdpBody != nil || call.answerToA == nil {
@@ -221,16 +261,25 @@ extension B2BUACore {
         let b = call[.b]
         do {
             let sdp = try SessionDescription(parsing: r.sdpBody ?? "")
-            let (stream, ours, theirs) = try OfferAnswer.readAnswer(
-                sdp, offeredKeys: call.offeredKeys, offeredFormats: call.offerStream.formats)
+            let stream: AudioStream
+            if call.plainTarget {
+                stream = try OfferAnswer.readPlainAnswer(sdp, offeredFormats: call.offerStream.formats)
+                guard plainAllowed(stream, legIsPlain: false) else { throw plainRefused(stream) }
+            } else {
+                let (s, ours, theirs) = try OfferAnswer.readAnswer(
+                    sdp, offeredKeys: call.offeredKeys, offeredFormats: call.offerStream.formats)
+                stream = s
+                b.localKey = ours
+                b.remoteKey = theirs
+            }
             b.remote = stream
-            b.localKey = ours
-            b.remoteKey = theirs
+            let keys = relayKeys(theirs: b.remoteKey, ours: b.localKey)
+            guard call.plainTarget || keys != nil else {
+                throw OfferAnswerError(.answerMismatch, "the answer's key does not fit its suite")
+            }
             out.append(
                 .configureMedia(
-                    call: call.id, leg: Side.b.legName,
-                    remote: try SRTPParameters(profile: theirs.profile!, keyingMaterial: theirs.keyingMaterial),
-                    local: try SRTPParameters(profile: ours.profile!, keyingMaterial: ours.keyingMaterial),
+                    call: call.id, leg: Side.b.legName, keys: keys,
                     rtcpMux: stream.rtcpMux, rtp: MediaAddress(host: stream.address, port: stream.port),
                     rtcp: stream.rtcpPort.flatMap { MediaAddress(host: stream.address, port: $0) }))
             let a = call[.a]
@@ -254,7 +303,7 @@ extension B2BUACore {
         let a = call[.a]
         var ok = call.invite.response(200, toTag: a.localTag)
         ok.headers += [
-            .init("Contact", contact(tls: false)), .init("Allow", Self.allow), .init("Supported", "timer"),
+            .init("Contact", contact(on: a)), .init("Allow", Self.allow), .init("Supported", "timer"),
             .init("Content-Type", "application/sdp"),
         ]
         if let (interval, refresher) = call.callerSessionExpires {

@@ -39,6 +39,11 @@ public final class B2BUACore {
 
     public var activeCalls: Int { calls.count }
     public var isDraining: Bool { drainDeadline != nil }
+    /// Client transactions waiting for a final answer (BYEs of ended calls among them); an
+    /// answered INVITE that only absorbs retransmitted 2xx (RFC 6026) is not waiting.
+    public var outstandingRequests: Int {
+        clients.values.count { [.calling, .trying, .proceeding].contains($0.transaction.state) }
+    }
 
     /// Feeds one event; returns what to do, in order.
     public func handle(_ event: CoreEvent, now: Double) -> [CoreAction] {
@@ -138,6 +143,7 @@ public final class B2BUACore {
             call.ackDeadline = nil
             log(call, .debug, "caller acknowledged; call confirmed")
         }
+        if call[side].answerInAck { answerInAck(m, call: call, side: side) }
     }
 
     // MARK: helpers
@@ -148,16 +154,23 @@ public final class B2BUACore {
 
     func newBranch() -> String { "z9hG4bK" + randomToken() + randomToken() }
 
-    func via(_ branch: String, tls: Bool = false) -> String {
-        "SIP/2.0/\(tls ? "TLS" : "TCP") \(hostPort);branch=\(branch)"
+    /// Our Via for a request on `leg` (TLS or TCP, with that transport's port).
+    func via(_ branch: String, on leg: CallLeg) -> String {
+        "SIP/2.0/\(leg.tls ? "TLS" : "TCP") \(hostPort(tls: leg.tls));branch=\(branch)"
     }
 
-    var hostPort: String {
+    /// Host and TCP port as advertised (Warning headers, From of our own requests).
+    var hostPort: String { hostPort(tls: false) }
+
+    func hostPort(tls: Bool) -> String {
         let h = settings.advertisedHost.contains(":") ? "[\(settings.advertisedHost)]" : settings.advertisedHost
-        return "\(h):\(settings.advertisedPort)"
+        return "\(h):\(tls ? settings.advertisedTLSPort : settings.advertisedPort)"
     }
 
-    func contact(tls: Bool) -> String { "<sip:\(hostPort);transport=\(tls ? "tls" : "tcp")>" }
+    /// Our Contact on `leg`: where its peer reaches us, over the leg's transport.
+    func contact(on leg: CallLeg) -> String {
+        leg.tls ? "<sip:\(hostPort(tls: true));transport=tls>" : "<sip:\(hostPort);transport=tcp>"
+    }
 
     func log(_ call: Call, _ level: Logger.Level, _ message: Logger.Message, _ extra: Logger.Metadata = [:]) {
         var md: Logger.Metadata = ["call.id": "\(call.id)", "sip.call_id": "\(call[.a].callID)"]

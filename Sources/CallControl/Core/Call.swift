@@ -15,11 +15,18 @@ final class CallLeg {
     var connection: ConnectionID?
     /// Where to connect when the connection is gone (the target, then the dialog's next hop).
     var hop: NextHop?
+    /// The leg runs over TLS: our Via and Contact on it say so (RFC 3261 §18.2.1, §20.10).
+    var tls = false
     var callID: String
     var localTag: String
     var dialog: Dialog?
     /// The peer's audio stream as last described.
     var remote: AudioStream?
+    /// Where the peer receives, as last described (nil before it is known or on hold).
+    var remoteAddress: MediaAddress? {
+        guard let remote, remote.address != "0.0.0.0", remote.address != "::" else { return nil }
+        return MediaAddress(host: remote.address, port: remote.port)
+    }
     /// Our key on this leg (what we protect towards the peer with) and the peer's.
     var localKey: CryptoAttribute?
     var remoteKey: CryptoAttribute?
@@ -27,12 +34,16 @@ final class CallLeg {
     var local: OfferAnswer.Local?
     /// The last description we sent on this leg (re-sent when a re-INVITE has no offer).
     var lastSDP: SessionDescription?
+    /// We answered an offerless re-INVITE with an offer: its ACK carries the answer (RFC 3261 §14.2).
+    var answerInAck = false
     // RFC 4028 on this leg.
     var sessionInterval: Int?
     /// Whether the satellite is this leg's refresher (RFC 4028 §7.4), as negotiated.
     var weRefresh = false
     var refreshAt: Double?
     var expiresAt: Double?
+    /// The peer refused UPDATE (405/501): refresh with re-INVITE instead (RFC 4028 §10).
+    var refreshWithInvite = false
 
     init(callID: String, localTag: String) {
         self.callID = callID
@@ -40,7 +51,8 @@ final class CallLeg {
     }
 
     /// Restarts the session timer after a refresh (RFC 4028 §10): we refresh at half the
-    /// interval; a peer that refreshes gets the interval minus min(32, interval/3).
+    /// interval and give up at its end; a peer that refreshes gets the interval minus
+    /// min(32, interval/3).
     func sessionRefreshed(now: Double, weRefresh: Bool) {
         self.weRefresh = weRefresh
         sessionRefreshed(now: now)
@@ -51,7 +63,7 @@ final class CallLeg {
         guard let se = sessionInterval.map(Double.init) else { return }
         if weRefresh {
             refreshAt = now + se / 2
-            expiresAt = nil
+            expiresAt = now + se
         } else {
             refreshAt = nil
             expiresAt = now + se - min(32, se / 3)
@@ -68,10 +80,9 @@ struct PendingReinvite {
     let offer: SessionDescription
     let audioIndex: Int
     let stream: AudioStream
-    let chosenTag: Int
-    /// The sender's new key and ours towards it, and the relay changes they need: applied
-    /// when the other side accepts, dropped when it refuses.
-    let chosenKey: CryptoAttribute
+    /// The sender's new key and ours towards it (nil: plain RTP), and the relay changes they
+    /// need: applied when the other side accepts, dropped when it refuses.
+    let chosenKey: CryptoAttribute?
     let localKey: CryptoAttribute?
     let apply: [CoreAction]
 }
@@ -96,8 +107,11 @@ final class Call {
     let offer: SessionDescription
     let offerIndex: Int
     let offerStream: AudioStream
-    let chosenKey: CryptoAttribute
+    /// The caller's key we accepted; nil when the caller's leg is plain RTP.
+    let chosenKey: CryptoAttribute?
     let target: SIPURI
+    /// Plain RTP towards the target (`X-Trabant-Target-Media: rtp`).
+    var plainTarget = false
     /// Our INVITE to the target and the keys it offered.
     var outgoingInvite: SIPMessage?
     var offeredKeys: [CryptoAttribute] = []
@@ -114,7 +128,7 @@ final class Call {
 
     init(
         id: String, invite: SIPMessage, inviteKey: ServerTransaction.Key, offer: SessionDescription, offerIndex: Int,
-        offerStream: AudioStream, chosenKey: CryptoAttribute, target: SIPURI, aLeg: CallLeg, bLeg: CallLeg, now: Double
+        offerStream: AudioStream, chosenKey: CryptoAttribute?, target: SIPURI, aLeg: CallLeg, bLeg: CallLeg, now: Double
     ) {
         self.id = id
         self.invite = invite

@@ -51,7 +51,8 @@ public enum CoreAction: Sendable {
     /// Send on a connection to `hop` (reuse one or open one); report failure as `.sendFailed`.
     case sendTo(SIPMessage, NextHop, branch: String)
     case allocateMedia(CallRequest)
-    case configureMedia(call: String, leg: String, remote: SRTPParameters, local: SRTPParameters, rtcpMux: Bool,
+    /// Keys for a leg (the peer's and ours), or nil: the leg carries plain RTP from `rtp`.
+    case configureMedia(call: String, leg: String, keys: (remote: SRTPParameters, local: SRTPParameters)?, rtcpMux: Bool,
         rtp: MediaAddress?, rtcp: MediaAddress?)
     case updateMediaRemote(call: String, leg: String, rtp: MediaAddress, rtcp: MediaAddress?)
     case releaseMedia(call: String, reason: CallEndReason)
@@ -62,9 +63,14 @@ public struct CoreSettings: Sendable {
     /// Host and port we put in Via, Contact and Record-Route.
     public var advertisedHost: String
     public var advertisedPort: UInt16
+    /// The TLS port we advertise on TLS legs (0: the bound one).
+    public var advertisedTLSPort: UInt16 = 5061
     public var srtp: SRTPPolicy
     /// Networks the second leg may be originated to (the ACL's known networks).
     public var targetNetworks: [CIDR]
+    /// Networks whose media may be plain RTP (RTP/AVP): a LAN PBX that cannot do SRTP.
+    /// Empty (the default): every leg is SRTP.
+    public var plainRTPNetworks: [CIDR] = []
     /// How long the second leg may ring before the call gets 408 (seconds).
     public var ringTimeout: Double
     /// RFC 4028: the interval we ask for and the smallest we accept.
@@ -98,6 +104,9 @@ public struct CoreSettings: Sendable {
 public enum TrabantHeaders {
     /// `X-Trabant-Target: <sip:user@host:port;transport=tcp>` (docs/call-control.md).
     public static let target = "X-Trabant-Target"
+    /// `X-Trabant-Target-Media: rtp` asks for plain RTP towards the target (a PBX without
+    /// SRTP); its answer must then come from a network in `plainRTPNetworks`. Default `srtp`.
+    public static let targetMedia = "X-Trabant-Target-Media"
 }
 
 /// Counters the core keeps (exported as Prometheus metrics by the controller).

@@ -389,6 +389,9 @@ def main():
     ap.add_argument("--min-rms", type=float, default=1000)
     ap.add_argument("--mediaenc", default="srtp-mand",
                     help="account mediaenc: srtp-mand (default), srtp, srtp-mandf, or none")
+    ap.add_argument("--caller-mediaenc",
+                    help="the caller account's mediaenc when it differs, e.g. none: a plain RTP "
+                         "LAN phone (default: --mediaenc)")
     ap.add_argument("--setup-timeout", type=float, default=10)
     ap.add_argument("--workdir", help="keep configs/logs/recordings here (default: temp, removed)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir and print its path")
@@ -424,8 +427,12 @@ def main():
         write_tone(caller_tone, args.freq, tone_len)
         write_tone(callee_tone, args.callee_freq, tone_len)
 
-        enc = "" if args.mediaenc in ("", "none") else f";mediaenc={args.mediaenc}"
-        common = f";answermode=auto{enc};audio_codecs=PCMU/8000/1;regint=0"
+        def account_params(mediaenc):
+            enc = "" if mediaenc in ("", "none") else f";mediaenc={mediaenc}"
+            return f";answermode=auto{enc};audio_codecs=PCMU/8000/1;regint=0"
+        caller_mediaenc = args.caller_mediaenc if args.caller_mediaenc is not None else args.mediaenc
+        common = account_params(args.mediaenc)
+        caller_common = account_params(caller_mediaenc)
         callee_uri = f"sip:b@127.0.0.1:{args.callee_port};transport=tcp"
         callee_dir, caller_dir = os.path.join(work, "callee"), os.path.join(work, "caller")
         write_config(callee_dir, args.callee_port, args.callee_port + 2, callee_rtp, callee_tone,
@@ -434,7 +441,7 @@ def main():
         # no ;transport=tcp on the caller's account: baresip appends the account's URI
         # parameters to every dialled URI
         write_config(caller_dir, args.caller_port, args.caller_port + 2, caller_rtp, caller_tone,
-                     f"<sip:a@127.0.0.1:{args.caller_port}>{common}{outbound}", modpath)
+                     f"<sip:a@127.0.0.1:{args.caller_port}>{caller_common}{outbound}", modpath)
         dial = args.dial or callee_uri
         if args.target_in_uri:
             dial += "?X-Trabant-Target=" + f"<{callee_uri}>".replace("<", "%3C").replace(">", "%3E")
@@ -509,6 +516,7 @@ def main():
                                    "x_headers": [h for h in got["headers"] if h.lower().startswith("x-")],
                                    "sdp": got_sdp} if got else None
         result["srtp_offered"] = bool(sent_sdp.get("proto") == "RTP/SAVP" and sent_sdp.get("crypto"))
+        result["caller_offer_proto"] = sent_sdp.get("proto")
         result["callee_got_srtp_offer"] = bool(got_sdp.get("proto") == "RTP/SAVP" and got_sdp.get("crypto"))
         m = re.findall(r"SRTP is Enabled \(cryptosuite=([^)]+)\)", blog)
         result["callee_srtp_enabled"] = m[0] if m else None
@@ -529,9 +537,11 @@ def main():
         result["callee_received"] = fwd
         result["caller_received"] = rev
         want_srtp = args.mediaenc not in ("", "none")
+        caller_srtp = caller_mediaenc not in ("", "none")
         result["ok"] = bool(result.get("established") and fwd["ok"] and (args.one_way or rev["ok"])
                             and result["tcp"]
-                            and (not want_srtp or (result["srtp_offered"] and result["callee_srtp_enabled"])))
+                            and (not want_srtp or result["callee_srtp_enabled"])
+                            and (not caller_srtp or result["srtp_offered"]))
     except Exception as e:  # noqa: BLE001
         result["ok"] = False
         result.setdefault("error", f"analysis: {type(e).__name__}: {e}")
