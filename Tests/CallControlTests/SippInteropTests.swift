@@ -80,4 +80,16 @@ struct SippInteropTests {
         #expect(r.snapshot.core.callsEnded["rejected_486"] == 10)
         #expect(r.activeMedia.isEmpty)
     }
+
+    /// Hold and resume: the caller's re-INVITEs (sendonly, then sendrecv) reach the target
+    /// with the satellite's key for that leg; the target's answers (recvonly, sendrecv) come back.
+    @Test func holdAndResumeAreRelayedBothWays() async throws {
+        guard let r = try await run(slot: 4, uas: "uas_hold.xml", uac: "uac_hold.xml", calls: 5) else { return }
+        #expect(r.uac.status == 0, "sipp UAC (it checks the answers' directions): \(r.uac.output.suffix(1500))")
+        #expect(r.uas?.status == 0, "sipp UAS (it checks the offers' directions): \(r.uas?.output.suffix(1500) ?? "")")
+        #expect(r.snapshot.core.callsAnswered == 5)
+        #expect(r.snapshot.core.callsEnded["hangup_caller"] == 5)
+        #expect(r.snapshot.core.requestsRefused.isEmpty, "no re-INVITE was refused: \(r.snapshot.core.requestsRefused)")
+        #expect(r.activeMedia.isEmpty)
+    }
 }

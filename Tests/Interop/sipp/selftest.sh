@@ -46,6 +46,7 @@ pair plain_488   uas_reject_488.xml   uac_plain_rtp.xml 0 0
 pair busy_486    uas_busy_486.xml     uac_srtp_busy.xml 0 0
 pair cancel      uas_ring_forever.xml uac_cancel.xml    0 0
 pair cancel_ring uas_ring_forever.xml uac_cancel.xml    0 0 -d 200
+pair hold        uas_hold.xml         uac_hold.xml      0 0
 # negative: uas_srtp must refuse a plain RTP offer with 488 and count the call failed
 pair srtp_refuse uas_srtp.xml         uac_plain_rtp.xml 1 0
 
