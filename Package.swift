@@ -21,6 +21,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         // Counts heap allocations in the benchmark agent only (docs/dependencies.md).
         .package(url: "https://github.com/ordo-one/malloc-interposer", from: "1.6.1"),
     ],
@@ -48,11 +54,22 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Identities (P-256 keys, self-signed certificates), SPKI fingerprints, pinning.
+        .target(
+            name: "PKI",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The satellite's B2BUA: sans-I/O core, access gate, NIO TCP/TLS transport.
         .target(
             name: "CallControl",
             dependencies: [
-                "SIP", "SDP", "SRTP", "MediaRelay",
+                "SIP", "SDP", "SRTP", "MediaRelay", "PKI",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -96,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "TrabantCLI",
             dependencies: [
-                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl",
+                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl", "PKI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -112,8 +129,19 @@ let package = Package(
         .testTarget(name: "TrabantConfigTests", dependencies: ["TrabantConfig"]),
         .testTarget(name: "SDPTests", dependencies: ["SDP", "SRTP"]),
         .testTarget(name: "SIPTests", dependencies: ["SIP"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CallControlTests", dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig"]),
+        .testTarget(
+            name: "CallControlTests", dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
+        .testTarget(
+            name: "PKITests",
+            dependencies: [
+                "PKI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "TrabantBenchAgent"]),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,7 @@ import MediaRelay
 import NIOCore
 import NIOPosix
 import NIOSSL
+import PKI
 import SIP
 import ServiceLifecycle
 import Synchronization
@@ -103,12 +104,8 @@ public final class CallController: Service, Sendable {
         let tcp = try await bind(port: settings.tcpPort, tls: nil)
         var bound = ["tcp": tcp.localAddress?.port ?? 0]
         var channels = [tcp]
-        if let cert = settings.tlsCertificatePath, let key = settings.tlsKeyPath {
-            var config = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
-            config.minimumTLSVersion = .tlsv12
-            let tls = try await bind(port: settings.tlsPort, tls: try NIOSSLContext(configuration: config))
+        if let contexts = try serverTLSContexts() {
+            let tls = try await bind(port: settings.tlsPort, tls: contexts)
             bound["tls"] = tls.localAddress?.port ?? 0
             channels.append(tls)
         }
@@ -139,7 +136,38 @@ public final class CallController: Service, Sendable {
 
     public var boundPorts: [String: Int] { ports.withLock { $0 } }
 
-    private func bind(port: Int, tls: NIOSSLContext?) async throws -> Channel {
+    /// TLS 1.3 with the configured certificate files, else the satellite's own identity; nil
+    /// when there is neither. Two contexts: before pairing any client may connect; after it,
+    /// only one that presents the server's pinned key.
+    private func serverTLSContexts() throws -> ServerTLS? {
+        let chain: [NIOSSLCertificateSource]
+        let key: NIOSSLPrivateKeySource
+        if let cert = settings.tlsCertificatePath, let keyPath = settings.tlsKeyPath {
+            chain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
+            key = .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
+        } else if let identity = settings.tlsIdentity {
+            chain = [.certificate(try identity.nioCertificate())]
+            key = .privateKey(try identity.nioPrivateKey())
+        } else {
+            return nil
+        }
+        var open = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: key)
+        open.minimumTLSVersion = .tlsv13
+        var pinned = open
+        pinned.certificateVerification = .noHostnameVerification
+        return ServerTLS(open: try NIOSSLContext(configuration: open), pinned: try NIOSSLContext(configuration: pinned))
+    }
+
+    /// The handler for an accepted TLS connection, as the pairing state is now.
+    private func serverTLSHandler(_ tls: ServerTLS) -> NIOSSLServerHandler {
+        let pins = settings.serverPins
+        guard !pins.isEmpty else { return NIOSSLServerHandler(context: tls.open) }
+        return NIOSSLServerHandler(
+            context: tls.pinned,
+            customVerificationCallback: PinnedPeers.verifier(pins: { pins.current }) { [self] in refusedKey($0) })
+    }
+
+    private func bind(port: Int, tls: ServerTLS?) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -151,7 +179,7 @@ public final class CallController: Service, Sendable {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(self.serverTLSHandler(tls)) }
                     try self.addSIPHandlers(channel, hop: nil)
                 }
             }
@@ -327,18 +355,39 @@ public final class CallController: Service, Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if hop.tls {
-                        var c = TLSConfiguration.makeClientConfiguration()
-                        c.certificateVerification = .none  // pinned by the management bridge (issue 4)
-                        let ctx = try NIOSSLContext(configuration: c)
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: ctx, serverHostname: nil))
-                    }
+                    if hop.tls { try channel.pipeline.syncOperations.addHandler(try self.clientTLSHandler()) }
                     try self.addSIPHandlers(channel, hop: hop)
                 }
             }
             .connect(to: address)
             .cascade(to: promise)
         return promise.futureResult
+    }
+
+    /// A TLS peer whose key is not the server's pinned one: counted and logged.
+    private func refusedKey(_ key: Fingerprint?) {
+        counters.withLock { $0.connections["tls_key_not_pinned", default: 0] += 1 }
+        securityEvent("tls_key_not_pinned", source: nil, detail: key.map { "\($0)" } ?? "no key")
+    }
+
+    /// TLS towards a next hop: once paired it must present the server's pinned key, and we
+    /// present our identity; before pairing the leg is encrypted but not authenticated.
+    private func clientTLSHandler() throws -> NIOSSLClientHandler {
+        var c = TLSConfiguration.makeClientConfiguration()
+        c.minimumTLSVersion = .tlsv13
+        if let identity = settings.tlsIdentity {
+            c.certificateChain = [.certificate(try identity.nioCertificate())]
+            c.privateKey = .privateKey(try identity.nioPrivateKey())
+        }
+        let pins = settings.serverPins
+        guard !pins.isEmpty else {
+            c.certificateVerification = .none
+            return try NIOSSLClientHandler(context: try NIOSSLContext(configuration: c), serverHostname: nil)
+        }
+        c.certificateVerification = .noHostnameVerification
+        return try NIOSSLClientHandler(
+            context: try NIOSSLContext(configuration: c), serverHostname: nil,
+            customVerificationCallback: PinnedPeers.verifier(pins: { pins.current }) { [self] in refusedKey($0) })
     }
 
     // MARK: Service
@@ -424,4 +473,10 @@ public struct ControllerCounters: Sendable, Equatable {
 public struct ControllerSnapshot: Sendable {
     public var core: CoreCounters
     public var transport: ControllerCounters
+}
+
+/// The two server contexts: before pairing (no client certificate) and after (pinned).
+struct ServerTLS: Sendable {
+    let open: NIOSSLContext
+    let pinned: NIOSSLContext
 }

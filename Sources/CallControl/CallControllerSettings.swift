@@ -1,4 +1,5 @@
 import NIOCore
+import PKI
 import SDP
 
 /// Everything the call controller needs from the satellite's configuration.
@@ -11,6 +12,11 @@ public struct CallControllerSettings: Sendable {
     public var tlsPort: Int
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
+    /// The satellite's own identity: TLS uses it when no certificate files are configured.
+    public var tlsIdentity: Identity?
+    /// The server's pinned key(s) once the management bridge paired: TLS clients must then
+    /// present one of them, and TLS legs we open must lead to one. Empty: not paired.
+    public var serverPins = PinSet()
     /// Known networks: the only sources that may connect, and the only targets.
     public var acl: [CIDR]
     public var limits: AccessGate.Limits

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import Logging
+import PKI
 import TrabantConfig
 
 /// Options every role subcommand takes.
@@ -39,6 +41,24 @@ struct RoleOptions: ParsableArguments {
         } catch {
             FileHandle.standardError.write(Data("trabant: data directory '\(dataDir)' is not usable: \(error.localizedDescription)\n".utf8))
             throw ExitCode(73)
+        }
+    }
+}
+
+extension RoleOptions {
+    /// The role's own key and certificate in the data directory, made on first start.
+    func identity(role: String, logger: Logger) throws -> Identity {
+        do {
+            let (identity, created) = try IdentityStore(directory: dataDir).loadOrCreate(role: role)
+            logger.info(
+                created ? "made the \(role)'s identity" : "\(role) identity loaded",
+                metadata: [
+                    "identity.fingerprint": "\(identity.fingerprint)", "identity.code": "\(identity.fingerprint.shortCode)",
+                ])
+            return identity
+        } catch {
+            FileHandle.standardError.write(Data("trabant: identity: \(error)\n".utf8))
+            throw ExitCode(78)
         }
     }
 }

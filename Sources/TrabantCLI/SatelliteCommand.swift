@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import CallControl
 import MediaRelay
+import PKI
 import ServiceLifecycle
 import TrabantConfig
 
@@ -15,7 +16,7 @@ struct SatelliteCommand: AsyncParsableCommand {
     @OptionGroup var options: RoleOptions
 
     func run() async throws {
-        let (settings, reader) = try options.load(SatelliteSettings.init, allowedKeys: SatelliteSettings.allowedKeys)
+        var (settings, reader) = try options.load(SatelliteSettings.init, allowedKeys: SatelliteSettings.allowedKeys)
         if options.checkConfig {
             print("configuration OK\(reader.file.map { " (\($0))" } ?? " (defaults)")")
             return
@@ -26,6 +27,7 @@ struct SatelliteCommand: AsyncParsableCommand {
         if !reader.overridden.isEmpty {
             logger.info("configuration keys set from the environment", metadata: ["config.keys": "\(reader.overridden)"])
         }
+        settings.sip.tlsIdentity = try options.identity(role: "satellite", logger: logger)
         let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
         let controller = CallController(settings: settings.sip, relay: relay, logger: Logger(label: "trabant.sip"))
         try await controller.start()

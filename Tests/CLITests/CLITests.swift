@@ -68,6 +68,12 @@ struct CLITests {
         }
         let attributes = try FileManager.default.attributesOfItem(atPath: dir.path)
         #expect((attributes[.posixPermissions] as? Int) == 0o700)
+        // The satellite made its own identity on first start: private files, logged fingerprint.
+        #expect(text.contains("made the satellite's identity"), "\(text.prefix(2000))")
+        for file in ["identity.key", "identity.crt"] {
+            let a = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent(file).path)
+            #expect((a[.posixPermissions] as? Int) == 0o600, "\(file)")
+        }
         p.process.terminate()  // SIGTERM
         let stopBy = Date().addingTimeInterval(15)
         while p.process.isRunning && Date() < stopBy { Thread.sleep(forTimeInterval: 0.05) }

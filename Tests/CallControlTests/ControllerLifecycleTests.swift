@@ -1,6 +1,7 @@
 import CallControl
 import Foundation
 import MediaRelay
+import PKI
 import Testing
 
 /// The controller as an operator sees it: draining on SIGTERM, TLS, the metrics endpoint.
@@ -69,27 +70,53 @@ struct ControllerLifecycleTests {
 
         let sat = try await SatelliteHarness(slot: 21, tls: (cert, key))
         let tlsPort = try #require(sat.controller.boundPorts["tls"])
-        let script = """
-            import socket, ssl, sys
-            ctx = ssl.create_default_context(cafile=sys.argv[2])
-            ctx.check_hostname = False
-            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
-            s.sendall(sys.stdin.buffer.read())
-            data = b""
-            while b"\\r\\n\\r\\n" not in data:
-                chunk = s.recv(4096)
-                if not chunk: break
-                data += chunk
-            print(s.version())
-            print(data.decode(errors="replace"))
-            """
-        let scriptPath = dir.appendingPathComponent("client.py").path
-        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-        let input = dir.appendingPathComponent("options.txt")
-        try SIPText.options().write(to: input, atomically: true, encoding: .utf8)
-        let r = try await External.run("/bin/sh", ["-c", "\(python) \(scriptPath) \(tlsPort) \(cert) < \(input.path)"], timeout: 20)
+        let r = try await TLSClient.options(python: python, port: tlsPort, trust: cert, in: dir)
         #expect(r.output.contains("TLSv1.3"), "TLS 1.3 is negotiated: \(r.output.prefix(200))")
         #expect(r.output.contains("SIP/2.0 200 OK"), "OPTIONS over TLS is answered: \(r.output.prefix(300))")
+        await sat.stop()
+    }
+
+    /// Without certificate files TLS uses the satellite's own identity; once the server's key
+    /// is pinned, only a client with that key gets through.
+    @Test func tlsUsesTheOwnIdentityAndPinsTheServerOncePaired() async throws {
+        guard let python = External.which("python3") else {
+            Issue.record("python3 is needed")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trabant-tlsid-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let satellite = try Identity.generate(role: "satellite")
+        let server = try Identity.generate(role: "server")
+        let stranger = try Identity.generate(role: "server")
+        func files(_ i: Identity, _ name: String) throws -> (String, String) {
+            let c = dir.appendingPathComponent("\(name).crt").path
+            let k = dir.appendingPathComponent("\(name).key").path
+            try i.certificatePEM.write(toFile: c, atomically: true, encoding: .utf8)
+            try i.privateKeyPEM.write(toFile: k, atomically: true, encoding: .utf8)
+            return (c, k)
+        }
+        let (satCert, _) = try files(satellite, "satellite")
+        let serverFiles = try files(server, "server")
+        let strangerFiles = try files(stranger, "stranger")
+
+        let pins = PinSet()
+        let sat = try await SatelliteHarness(slot: 23, identity: satellite, serverPins: pins)
+        let port = try #require(sat.controller.boundPorts["tls"])
+        // Not paired: any client; the satellite proves the identity the client trusts.
+        let open = try await TLSClient.options(python: python, port: port, trust: satCert, in: dir)
+        #expect(open.output.contains("SIP/2.0 200 OK"), "before pairing: \(open.output.prefix(300))")
+
+        // Paired: the server's key only.
+        pins.replace(with: [server.fingerprint])
+        let paired = try await TLSClient.options(python: python, port: port, trust: satCert, client: serverFiles, in: dir)
+        #expect(paired.output.contains("SIP/2.0 200 OK"), "the pinned server: \(paired.output.prefix(300))")
+        let foreign = try await TLSClient.options(python: python, port: port, trust: satCert, client: strangerFiles, in: dir)
+        #expect(!foreign.output.contains("SIP/2.0"), "another key: \(foreign.output.prefix(300))")
+        let anonymous = try await TLSClient.options(python: python, port: port, trust: satCert, in: dir)
+        #expect(!anonymous.output.contains("SIP/2.0"), "no client certificate: \(anonymous.output.prefix(300))")
+        let snap = await sat.controller.snapshot()
+        #expect(snap.transport.connections["tls_key_not_pinned"] == 1, "\(snap.transport.connections)")
         await sat.stop()
     }
 
@@ -120,5 +147,40 @@ struct ControllerLifecycleTests {
         #expect(notFound.hasPrefix("HTTP/1.1 404"))
         await metrics.stop()
         await sat.stop()
+    }
+}
+
+/// Python's ssl module as a TLS SIP client: sends OPTIONS, prints the TLS version and the answer.
+enum TLSClient {
+    static let script = """
+        import socket, ssl, sys
+        ctx = ssl.create_default_context(cafile=sys.argv[2])
+        ctx.check_hostname = False
+        if len(sys.argv) > 4:
+            ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        try:
+            s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+            s.sendall(sys.stdin.buffer.read())
+            data = b""
+            while b"\\r\\n\\r\\n" not in data:
+                chunk = s.recv(4096)
+                if not chunk: break
+                data += chunk
+            print(s.version())
+            print(data.decode(errors="replace"))
+        except (ssl.SSLError, OSError) as e:
+            print("tls error:", e)
+        """
+
+    static func options(
+        python: String, port: Int, trust: String, client: (String, String)? = nil, in dir: URL
+    ) async throws -> External.Result {
+        let scriptPath = dir.appendingPathComponent("client.py").path
+        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        let input = dir.appendingPathComponent("options.txt")
+        try SIPText.options().write(to: input, atomically: true, encoding: .utf8)
+        let certArgs = client.map { " \($0.0) \($0.1)" } ?? ""
+        return try await External.run(
+            "/bin/sh", ["-c", "\(python) \(scriptPath) \(port) \(trust)\(certArgs) < \(input.path)"], timeout: 20)
     }
 }

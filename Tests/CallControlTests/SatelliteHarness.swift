@@ -2,6 +2,7 @@ import CallControl
 import Foundation
 import Logging
 import MediaRelay
+import PKI
 import SDP
 import Testing
 
@@ -14,7 +15,8 @@ final class SatelliteHarness: Sendable {
 
     /// `slot` picks a private range of media ports (61000+ is the relay tests' own).
     init(slot: Int, acl: [String] = ["127.0.0.1/32"], targetACL: [String]? = nil, limits: AccessGate.Limits = .init(),
-         ringTimeout: Double = 30, tls: (certificate: String, key: String)? = nil, plainRTPNetworks: [String] = []
+         ringTimeout: Double = 30, tls: (certificate: String, key: String)? = nil, plainRTPNetworks: [String] = [],
+         identity: Identity? = nil, serverPins: PinSet = PinSet()
     ) async throws {
         var media = RelayConfiguration()
         media.bindHost = "127.0.0.1"
@@ -29,9 +31,11 @@ final class SatelliteHarness: Sendable {
         var core = CoreSettings(advertisedHost: "127.0.0.1", advertisedPort: 0, targetNetworks: targets, ringTimeout: ringTimeout)
         core.plainRTPNetworks = try plainRTPNetworks.map { try CIDR(parsing: $0) }
         core.advertisedTLSPort = 0  // the bound one
-        let settings = CallControllerSettings(
+        var settings = CallControllerSettings(
             bindHost: "127.0.0.1", tcpPort: 0, tlsPort: 0, tlsCertificatePath: tls?.certificate, tlsKeyPath: tls?.key,
             acl: networks, limits: limits, core: core, drainTimeout: 5)
+        settings.tlsIdentity = identity
+        settings.serverPins = serverPins
         controller = CallController(settings: settings, relay: relay, logger: logger)
         port = try await controller.start()["tcp"]!
     }
