@@ -65,6 +65,21 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The management bridge: gRPC over mutual TLS 1.3 (generated code in Generated/,
+        // made by scripts/generate-grpc.sh), pairing, the satellite's service, the server's client.
+        .target(
+            name: "Management",
+            dependencies: [
+                "PKI", "CallControl", "MediaRelay",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // The satellite's B2BUA: sans-I/O core, access gate, NIO TCP/TLS transport.
         .target(
             name: "CallControl",
@@ -130,8 +145,21 @@ let package = Package(
         .testTarget(name: "SDPTests", dependencies: ["SDP", "SRTP"]),
         .testTarget(name: "SIPTests", dependencies: ["SIP"], resources: [.copy("Fixtures")]),
         .testTarget(
-            name: "CallControlTests", dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI"]),
+            name: "CallControlTests",
+            dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
+        // Helpers the integration tests share: running real peers (sipp, baresip, python).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(
+            name: "ManagementTests",
+            dependencies: [
+                "Management", "PKI", "CallControl", "MediaRelay", "TestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .testTarget(
             name: "PKITests",
             dependencies: [

@@ -29,6 +29,7 @@ public final class CallController: Service, Sendable {
     let ports = Mutex<[String: Int]>([:])
     let stopped = Mutex(false)
     let finalSnapshot = Mutex<ControllerSnapshot?>(nil)
+    let eventSink = Mutex<(@Sendable (ControllerEvent) -> Void)?>(nil)
 
     /// One core and its loop.
     final class Shard: Sendable {
@@ -198,8 +199,19 @@ public final class CallController: Service, Sendable {
         return verdict == .allow
     }
 
+    /// Where every call and security event goes (the management bridge's event stream).
+    public func onEvent(_ sink: @escaping @Sendable (ControllerEvent) -> Void) {
+        eventSink.withLock { $0 = sink }
+    }
+
+    func emit(_ event: ControllerEvent) {
+        eventSink.withLock { $0 }?(event)
+    }
+
     /// Rate-limited security log: at most one line per second, with the count suppressed.
+    /// Every event reaches the event sink.
     func securityEvent(_ kind: String, source: SocketAddress?, detail: String) {
+        emit(ControllerEvent(category: .security, kind: kind, source: source?.ipAddress ?? "", detail: detail))
         let now = Self.now()
         let suppressed = security.withLock { s -> Int? in
             guard now - s.last >= 1 else {
@@ -269,8 +281,12 @@ public final class CallController: Service, Sendable {
 
     /// Feeds a shard's core and carries out its actions. On the shard's loop.
     func deliver(_ event: CoreEvent, to shard: Shard) {
-        let actions = shard.state.value.core.handle(event, now: Self.now())
+        let core = shard.state.value.core
+        let actions = core.handle(event, now: Self.now())
         for a in actions { perform(a, shard: shard) }
+        if !core.events.isEmpty {
+            for e in core.takeEvents() { emit(e) }
+        }
     }
 
     private func perform(_ action: CoreAction, shard: Shard) {
@@ -400,9 +416,48 @@ public final class CallController: Service, Sendable {
 
     /// SIGTERM: refuse new calls with 503, let running calls end until the deadline, then
     /// hang up the rest and close the listeners.
-    public func drain() async {
-        let deadline = Self.now() + settings.drainTimeout
+    /// New calls get 503 from now on; calls still running at `seconds` from now are ended.
+    /// The listeners stay open (the management bridge's Drain).
+    public func beginDrain(seconds: Double) async {
+        let deadline = Self.now() + seconds
         for shard in shards { try? await shard.loop.submit { self.deliver(.drain(deadline: deadline), to: shard) }.get() }
+    }
+
+    /// The running calls on every shard.
+    public func calls() async -> [CallSnapshot] {
+        if stopped.withLock({ $0 }) { return [] }
+        var all: [CallSnapshot] = []
+        for shard in shards {
+            all += (try? await shard.loop.submit { shard.state.value.core.snapshots() }.get()) ?? []
+        }
+        return all
+    }
+
+    /// Ends a running call (BYE to both sides); false when there is no such call.
+    public func hangUp(call id: String) async -> Bool {
+        if stopped.withLock({ $0 }) { return false }
+        for shard in shards {
+            let found = (try? await shard.loop.submit { () -> Bool in
+                guard shard.state.value.core.calls[id] != nil else { return false }
+                self.deliver(.hangUp(call: id), to: shard)
+                return true
+            }.get()) ?? false
+            if found { return true }
+        }
+        return false
+    }
+
+    public var isDraining: Bool {
+        get async {
+            if stopped.withLock({ $0 }) { return true }
+            let first = shards[0]
+            return (try? await first.loop.submit { first.state.value.core.isDraining }.get()) ?? true
+        }
+    }
+
+    public func drain() async {
+        await beginDrain(seconds: settings.drainTimeout)
+        let deadline = Self.now() + settings.drainTimeout
         while Self.now() < deadline + 1 {
             if await activeCalls() == 0 { break }
             try? await Task.sleep(for: .milliseconds(200))

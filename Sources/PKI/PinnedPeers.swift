@@ -28,3 +28,15 @@ public enum PinnedPeers {
         }
     }
 }
+
+import SwiftASN1
+import X509
+
+extension Fingerprint {
+    /// The fingerprint of a certificate's key (SHA-256 over its DER SubjectPublicKeyInfo).
+    public init(certificate: Certificate) throws {
+        var serializer = DER.Serializer()
+        try serializer.serialize(certificate.publicKey)
+        self.init(spki: serializer.serializedBytes)
+    }
+}

@@ -166,6 +166,31 @@ struct B2BUACoreTests {
         #expect(actions.isEmpty)
     }
 
+    @Test func callEventsSnapshotsAndAHangUpFromOutside() throws {
+        let h = try CoreHarness()
+        let call = try h.establish()
+        let kinds = h.core.takeEvents().map(\.kind)
+        #expect(kinds == ["call_started", "call_answered"])
+        #expect(h.core.takeEvents().isEmpty, "taken once")
+
+        let snap = try #require(h.core.snapshots().first)
+        #expect(snap.id == call.id)
+        #expect(snap.sipCallID == Wire.callerCallID)
+        #expect(snap.state == "confirmed")
+        #expect(snap.legs.map(\.name) == ["caller", "callee"])
+        #expect(snap.legs[0].local == "\(Wire.satelliteHost):\(Wire.relayCallerPort)")
+        #expect(snap.legs[1].remote == "10.0.0.20:40000")
+
+        let actions = h.handle(.hangUp(call: call.id))
+        #expect(requests("BYE", actions).count == 2)
+        #expect(releases(actions).count == 1)
+        let ended = h.core.takeEvents()
+        #expect(ended.map(\.kind) == ["call_ended"])
+        #expect(ended.first?.detail == "hangup_management")
+        #expect(ended.first?.callID == call.id)
+        #expect(h.handle(.hangUp(call: "nope")).isEmpty)
+    }
+
     @Test func retransmittedInviteGetsTheLastResponseAgain() throws {
         let h = try CoreHarness()
         let first = try h.receive(callerInvite())

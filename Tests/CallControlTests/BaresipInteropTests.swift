@@ -1,5 +1,6 @@
 import CallControl
 import Foundation
+import TestSupport
 import MediaRelay
 import Testing
 

@@ -372,6 +372,7 @@ extension B2BUACore {
         calls[call.id] = nil
         for leg in call.legs { if let d = leg.dialog { dialogs[d.id] = nil } }
         counters.callsEnded[reason, default: 0] += 1
+        callEvent("call_ended", call, detail: reason)
         log(call, .info, "call ended", ["call.reason": "\(reason)", "call.seconds": "\(Int(now - call.startedAt))"])
     }
 

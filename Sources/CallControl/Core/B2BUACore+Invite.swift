@@ -87,6 +87,7 @@ extension B2BUACore {
         calls[id] = call
         servers[key] = ServerRecord(transaction: tx, call: id, side: .a, connection: conn)
         counters.callsStarted += 1
+        callEvent("call_started", call, detail: "target \(hop)")
         respond(m.response(100), key: key, conn: conn)
         log(call, .info, "call started", [
             "sip.target": "\(hop)", "srtp.suite": "\(chosen?.suite ?? "none (plain RTP)")",
@@ -321,6 +322,7 @@ extension B2BUACore {
         call.ringDeadline = nil
         call.ackDeadline = now + settings.timers.transactionTimeout
         counters.callsAnswered += 1
+        callEvent("call_answered", call)
         log(call, .info, "call answered")
     }
 

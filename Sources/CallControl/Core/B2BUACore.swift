@@ -25,6 +25,7 @@ public final class B2BUACore {
     var now: Double = 0
     var drainDeadline: Double?
     public internal(set) var counters = CoreCounters()
+    var events: [ControllerEvent] = []
     var rng = SecureRandom()
 
     public static let allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
@@ -64,6 +65,8 @@ public final class B2BUACore {
             mediaAllocated(id, result)
         case .tick:
             tick()
+        case .hangUp(let id):
+            _ = hangUp(id)
         case .drain(let deadline):
             drainDeadline = deadline
             logger.notice("draining: new calls get 503", metadata: ["sip.active_calls": "\(calls.count)"])

@@ -43,6 +43,8 @@ public enum CoreEvent: Sendable {
     case tick
     /// Refuse new calls (503) from now on; end the running ones at `deadline`.
     case drain(deadline: Double)
+    /// End a call now (the management bridge's HangupCall).
+    case hangUp(call: String)
 }
 
 /// What the core asks the transport and the relay to do.

@@ -1,0 +1,233 @@
+import CallControl
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import NIOCore
+import NIOSSL
+import PKI
+import Synchronization
+
+/// The satellite's end of the management bridge: gRPC over mutual TLS 1.3.
+///
+/// Before pairing it accepts connections from the known networks and any client key, and
+/// serves only Pair. Once paired, connections from any address but the server's are closed
+/// before TLS, any key but the server's fails the handshake, and every call is checked again.
+public final class BridgeServer: Sendable {
+    public let settings: BridgeSettings
+    public let store: PairingStore
+    let identities: IdentityHolder
+    /// The server's pinned keys, shared with the SIP listener.
+    public let serverPins: PinSet
+    public let events: EventHub
+    let control: any SatelliteControl
+    let logger: Logger
+    let startedAt = Date()
+    let state = Mutex(State())
+    let refusals = Mutex<[String: Int]>([:])
+
+    struct State {
+        var paired: PairedServer?
+        var server: GRPCServer<HTTP2ServerTransport.Posix>?
+        var task: Task<Void, any Error>?
+        var poll: Task<Void, Never>?
+        var context: NIOSSLContext?
+    }
+
+    public init(
+        settings: BridgeSettings, identity: IdentityStore, store: PairingStore, serverPins: PinSet = PinSet(),
+        events: EventHub = EventHub(), control: any SatelliteControl, logger: Logger = Logger(label: "trabant.bridge")
+    ) throws(PKIError) {
+        self.settings = settings
+        self.store = store
+        self.identities = try IdentityHolder(store: identity, role: "satellite")
+        self.serverPins = serverPins
+        self.events = events
+        self.control = control
+        self.logger = logger
+    }
+
+    public var identity: Identity { identities.current }
+    public var paired: PairedServer? { state.withLock { $0.paired } }
+    public var refusalCounts: [String: Int] { refusals.withLock { $0 } }
+
+    /// Binds and serves; returns the bound port.
+    @discardableResult
+    public func start() async throws -> Int {
+        try reload()
+        try rebuildTLS()
+        let transport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: settings.host, port: settings.port), transportSecurity: .plaintext,
+            config: .defaults { c in
+                // Addresses are checked before any byte is read; TLS (1.3 only) is ours.
+                c.channelDebuggingCallbacks.onBindTCPListener = { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(SourceGate { [self] in admit($0) })
+                    }
+                }
+                c.channelDebuggingCallbacks.onAcceptTCPConnection = { [self] channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(try tlsHandler(), position: .first)
+                    }
+                }
+            })
+        let server = GRPCServer(
+            transport: transport, services: [BridgeService(bridge: self)], interceptors: [BridgeGuard(bridge: self)])
+        let task = Task { try await server.serve() }
+        let port = try await transport.listeningAddress.ipv4?.port ?? 0
+        let poll = Task { [self] in
+            // Local commands (unpair, pairing-code) change the files; follow them.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                try? reload()
+            }
+        }
+        state.withLock {
+            $0.server = server
+            $0.task = task
+            $0.poll = poll
+        }
+        logger.info("management bridge listening", metadata: ["bridge.port": "\(port)", "bridge.pairing": "\(settings.pairing.rawValue)"])
+        try announce()
+        return port
+    }
+
+    public func stop() async {
+        let (server, task, poll) = state.withLock { ($0.server, $0.task, $0.poll) }
+        poll?.cancel()
+        events.finishAll()
+        server?.beginGracefulShutdown()
+        _ = try? await task?.value
+    }
+
+    /// Logs the pairing code while unpaired, or loudly the trust-on-first-use mode.
+    func announce() throws {
+        guard paired == nil else { return }
+        if settings.pairing == .trustOnFirstUse {
+            logger.critical(
+                "UNSAFE: management.pairing is trust-on-first-use — the first server that connects from the known networks is trusted without a code; use it only as the source document describes and switch back to 'code'")
+            return
+        }
+        if let (code, expires) = try? store.codeToShow(ttl: settings.codeTTL) {
+            logger.notice(
+                "satellite not paired: pair it from the server with 'trabant pair --satellite HOST:\(settings.port) --code \(code)'",
+                metadata: [
+                    "pairing.code": "\(code)", "pairing.expires": "\(ISO8601DateFormatter().string(from: expires))",
+                    "identity.fingerprint": "\(identity.fingerprint)", "identity.code": "\(identity.fingerprint.shortCode)",
+                ])
+        }
+    }
+
+    /// Reads the pairing state from disk into the pins.
+    func reload() throws {
+        let paired = try store.paired()
+        let changed = state.withLock { s -> Bool in
+            defer { s.paired = paired }
+            return s.paired != paired
+        }
+        serverPins.replace(with: Set(paired?.fingerprints ?? []))
+        if changed, paired == nil, state.withLock({ $0.server != nil }) {
+            logger.notice("unpaired: the satellite is open for pairing again")
+            try announce()
+        }
+    }
+
+    func rebuildTLS() throws {
+        let identity = identities.current
+        var config = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try identity.nioCertificate())], privateKey: .privateKey(try identity.nioPrivateKey()))
+        config.minimumTLSVersion = .tlsv13
+        config.certificateVerification = .noHostnameVerification  // a client certificate is required
+        config.trustRoots = .certificates([])
+        config.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: config)
+        state.withLock { $0.context = context }
+    }
+
+    func tlsHandler() throws -> NIOSSLServerHandler {
+        guard let context = state.withLock({ $0.context }) else { throw PKIError(.io, "TLS is not set up") }
+        return NIOSSLServerHandler(context: context, customVerificationCallbackWithMetadata: { [self] certificates, promise in
+            guard let leaf = certificates.first, let key = PinnedPeers.fingerprint(of: leaf) else {
+                return promise.succeed(.failed)
+            }
+            // Unpaired: any key may ask to pair. Paired: only the server's.
+            if paired != nil && !serverPins.contains(key) {
+                refuse("bridge_key_not_pinned", source: "", detail: "\(key)")
+                return promise.succeed(.failed)
+            }
+            promise.succeed(.certificateVerified(VerificationMetadata(NIOSSL.ValidatedCertificateChain([leaf]))))
+        })
+    }
+
+    /// Whether a connection from `address` may start TLS at all.
+    func admit(_ address: NIOCore.SocketAddress?) -> Bool {
+        guard let ip = address?.ipAddress, let bytes = IPAddressBytes.parse(ip)?.bytes else { return false }
+        if let paired {
+            if IPAddressBytes.parse(paired.address)?.bytes == bytes { return true }
+            refuse("bridge_source_refused", source: ip, detail: "paired with \(paired.address)")
+            return false
+        }
+        if settings.unpairedSources.contains(where: { $0.contains(bytes) }) { return true }
+        refuse("bridge_source_refused", source: ip, detail: "not in the known networks")
+        return false
+    }
+
+    func refuse(_ kind: String, source: String, detail: String) {
+        refusals.withLock { $0[kind, default: 0] += 1 }
+        events.publish(ControllerEvent(category: .security, kind: kind, source: source, detail: detail))
+        logger.warning("refused", metadata: ["security.event": "\(kind)", "net.source": "\(source)", "detail": "\(detail)"])
+    }
+}
+
+/// The satellite's identity now, and the next one during a rotation.
+final class IdentityHolder: Sendable {
+    let store: IdentityStore
+    let role: String
+    private let identities: Mutex<(current: Identity, next: Identity?)>
+
+    init(store: IdentityStore, role: String) throws(PKIError) {
+        self.store = store
+        self.role = role
+        identities = Mutex((try store.loadOrCreate(role: role).identity, nil))
+    }
+
+    var current: Identity { identities.withLock { $0.current } }
+    var next: Identity? { identities.withLock { $0.next } }
+
+    /// Makes (or returns) the next identity, kept beside the current one until committed.
+    func prepareNext() throws(PKIError) -> Identity {
+        if let next { return next }
+        let made = try Identity.generate(role: role)
+        try IdentityStore(directory: store.directory, name: store.name + ".next").save(made)
+        identities.withLock { $0.next = made }
+        return made
+    }
+
+    /// The next identity becomes the current one; the old key is gone from disk.
+    func commitNext() throws(PKIError) -> Identity? {
+        guard let next else { return nil }
+        try store.save(next)
+        IdentityStore(directory: store.directory, name: store.name + ".next").remove()
+        identities.withLock { $0 = (next, nil) }
+        return next
+    }
+}
+
+/// Closes accepted connections from unwanted addresses before anything is read: a handler
+/// on the listening channel, in front of the child channel's initialisation.
+final class SourceGate: ChannelInboundHandler, Sendable {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+    let allow: @Sendable (NIOCore.SocketAddress?) -> Bool
+
+    init(allow: @escaping @Sendable (NIOCore.SocketAddress?) -> Bool) { self.allow = allow }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let child = Self.unwrapInboundIn(data)
+        if allow(child.remoteAddress) {
+            context.fireChannelRead(data)
+        } else {
+            child.close(promise: nil)
+        }
+    }
+}
