@@ -96,7 +96,7 @@ let package = Package(
         .target(
             name: "TrabantConfig",
             dependencies: [
-                "MediaRelay", "CallControl", "SDP", "SRTP",
+                "MediaRelay", "CallControl", "SDP", "SRTP", "Management",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -128,7 +128,7 @@ let package = Package(
         .executableTarget(
             name: "TrabantCLI",
             dependencies: [
-                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl", "PKI",
+                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl", "PKI", "Management",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

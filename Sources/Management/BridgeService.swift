@@ -182,7 +182,7 @@ extension PairingError {
     var rpcCode: RPCError.Code {
         switch code {
         case .wrongProof, .refused: return .permissionDenied
-        case .badCode: return .invalidArgument
+        case .badCode, .badAddress: return .invalidArgument
         case .alreadyPaired: return .alreadyExists
         case .noCode, .expired, .notPaired, .releaseMismatch: return .failedPrecondition
         case .io: return .internalError

@@ -1,7 +1,8 @@
 import ArgumentParser
+import CallControl
 import Foundation
 import Logging
-import CallControl
+import Management
 import MediaRelay
 import PKI
 import ServiceLifecycle
@@ -10,8 +11,16 @@ import TrabantConfig
 struct SatelliteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "satellite",
-        abstract: "Run the DMZ satellite: the SIP call controller (TCP/TLS, ACL) and its SRTP media relay. The "
-            + "management bridge and firewall follow.")
+        abstract: "The DMZ satellite: SIP call controller, SRTP media relay, management bridge.",
+        subcommands: [SatelliteRunCommand.self, PairingCodeCommand.self, UnpairCommand.self],
+        defaultSubcommand: SatelliteRunCommand.self)
+}
+
+struct SatelliteRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the satellite: the SIP call controller (TCP/TLS, ACL), its SRTP media relay and the "
+            + "management bridge (gRPC over mutual TLS 1.3 on port 3280).")
 
     @OptionGroup var options: RoleOptions
 
@@ -28,9 +37,18 @@ struct SatelliteCommand: AsyncParsableCommand {
             logger.info("configuration keys set from the environment", metadata: ["config.keys": "\(reader.overridden)"])
         }
         settings.sip.tlsIdentity = try options.identity(role: "satellite", logger: logger)
+        let pins = PinSet()
+        settings.sip.serverPins = pins
         let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
         let controller = CallController(settings: settings.sip, relay: relay, logger: Logger(label: "trabant.sip"))
+        let events = EventHub()
+        controller.onEvent { events.publish($0) }
         try await controller.start()
+        let bridge = try BridgeServer(
+            settings: settings.management, identity: IdentityStore(directory: options.dataDir),
+            store: PairingStore(directory: options.dataDir), serverPins: pins, events: events,
+            control: SatelliteRuntime(controller: controller, relay: relay), logger: Logger(label: "trabant.bridge"))
+        try await bridge.start()
         var metricsServer: MetricsServer?
         if let m = settings.metrics {
             metricsServer = try await MetricsServer(host: m.host, port: m.port, controller: controller, relay: relay)
@@ -44,7 +62,81 @@ struct SatelliteCommand: AsyncParsableCommand {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+        await bridge.stop()
         await metricsServer?.stop()
         logger.info("satellite stopped")
+    }
+}
+
+/// Shows the one-time pairing code. Local only: it reads the satellite's private data
+/// directory, which only the satellite's user can.
+struct PairingCodeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pairing-code",
+        abstract: "Show the one-time code that pairs this satellite with a server (run on the satellite).")
+
+    @Option(help: "The satellite's data directory.")
+    var dataDir: String = "./trabant-data"
+
+    @Option(help: "How long a new code stays valid, in seconds.")
+    var ttl: Double = 900
+
+    func run() throws {
+        let store = PairingStore(directory: dataDir)
+        do {
+            if let paired = try store.paired() {
+                print("paired with \(paired.name) at \(paired.address) since \(paired.pairedAt) (key \(paired.fingerprints.first?.shortCode ?? "?"))")
+                print("to pair again, run 'trabant satellite unpair' first")
+                throw ExitCode(1)
+            }
+            guard (60...86400).contains(ttl) else {
+                throw ValidationError("--ttl must be 60 to 86400 seconds, got \(ttl)")
+            }
+            guard let (code, expires) = try store.codeToShow(ttl: ttl) else { throw ExitCode(1) }
+            let identity = try IdentityStore(directory: dataDir).loadOrCreate(role: "satellite").identity
+            print("pairing code:  \(code)")
+            print("valid until:   \(ISO8601DateFormatter().string(from: expires)) (single use)")
+            print("satellite key: \(identity.fingerprint.shortCode)  (\(identity.fingerprint.hex))")
+            print("on the server: trabant pair --satellite <this satellite's address> --code \(code)")
+        } catch let e as PairingError {
+            FileHandle.standardError.write(Data("trabant: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        } catch let e as PKIError {
+            FileHandle.standardError.write(Data("trabant: identity: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Forgets the paired server: the only way to pair again. Local only.
+struct UnpairCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unpair",
+        abstract: "Forget the paired server so that another can pair (run on the satellite).")
+
+    @Option(help: "The satellite's data directory.")
+    var dataDir: String = "./trabant-data"
+
+    @Flag(help: "Confirm: the paired server loses access at once.")
+    var yes = false
+
+    func run() throws {
+        let store = PairingStore(directory: dataDir)
+        do {
+            guard let paired = try store.paired() else {
+                print("not paired")
+                return
+            }
+            guard yes else {
+                print("this forgets \(paired.name) at \(paired.address) (key \(paired.fingerprints.first?.shortCode ?? "?")); "
+                    + "it loses access at once. Run again with --yes to do it.")
+                throw ExitCode(1)
+            }
+            _ = try store.unpair()
+            print("unpaired from \(paired.name); a running satellite shows a new pairing code within a second")
+        } catch let e as PairingError {
+            FileHandle.standardError.write(Data("trabant: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

@@ -1,12 +1,14 @@
 import Foundation
 import CallControl
 import Logging
+import Management
 import MediaRelay
 
 /// The satellite's configuration (examples/satellite.yaml documents every key).
 public struct SatelliteSettings: Sendable {
     public var media: RelayConfiguration
     public var sip: CallControllerSettings
+    public var management: BridgeSettings
     public var log: LogSettings
     /// Where Prometheus scrapes GET /metrics; nil when off.
     public var metrics: (host: String, port: Int)?
@@ -15,7 +17,7 @@ public struct SatelliteSettings: Sendable {
         "media.bind", "media.advertise", "media.port_range", "media.port_quarantine", "media.inactivity_timeout",
         "media.max_call_duration", "media.threads", "media.read_batch",
         "metrics.listen",
-    ]).union(LogSettings.allowedKeys).union(CallControllerSettings.allowedKeys)
+    ]).union(LogSettings.allowedKeys).union(CallControllerSettings.allowedKeys).union(BridgeSettings.allowedKeys)
 
     public init(_ r: ConfigReader) throws(ConfigError) {
         let d = RelayConfiguration()
@@ -30,6 +32,7 @@ public struct SatelliteSettings: Sendable {
             readBatch: try r.int("media.read_batch", in: 1...1024, default: d.readBatch))
         log = try LogSettings(r)
         sip = try CallControllerSettings(r, mediaAdvertise: media.advertisedHost)
+        management = try BridgeSettings(r, knownNetworks: sip.acl)
         let listen = try r.string("metrics.listen", default: "127.0.0.1:9280")
         if listen == "off" {
             metrics = nil
