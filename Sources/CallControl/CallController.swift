@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import PKI
+import SDP
 import SIP
 import ServiceLifecycle
 import Synchronization
@@ -30,6 +31,9 @@ public final class CallController: Service, Sendable {
     let stopped = Mutex(false)
     let finalSnapshot = Mutex<ControllerSnapshot?>(nil)
     let eventSink = Mutex<(@Sendable (ControllerEvent) -> Void)?>(nil)
+    /// The TLS listener's contexts; replaced when the satellite's identity rotates.
+    let serverTLS = Mutex<ServerTLS?>(nil)
+    let identity: Mutex<Identity?>
 
     /// One core and its loop.
     final class Shard: Sendable {
@@ -81,6 +85,15 @@ public final class CallController: Service, Sendable {
         }
         self.shards = shards
         gate = Mutex(AccessGate(networks: settings.acl, limits: settings.limits, deniedUserAgents: settings.deniedUserAgents))
+        identity = Mutex(settings.tlsIdentity)
+    }
+
+    /// The satellite's identity rotated: new TLS connections (in and out) present the new one.
+    public func replaceIdentity(_ new: Identity) throws {
+        identity.withLock { $0 = new }
+        guard settings.tlsCertificatePath == nil, serverTLS.withLock({ $0 != nil }) else { return }
+        let contexts = try serverTLSContexts()
+        serverTLS.withLock { $0 = contexts }
     }
 
     static func now() -> Double { Double(NIODeadline.now().uptimeNanoseconds) / 1e9 }
@@ -102,11 +115,12 @@ public final class CallController: Service, Sendable {
     /// Binds the listeners. Returns the bound ports by name ("tcp", "tls").
     @discardableResult
     public func start() async throws -> [String: Int] {
-        let tcp = try await bind(port: settings.tcpPort, tls: nil)
+        let tcp = try await bind(port: settings.tcpPort, tls: false)
         var bound = ["tcp": tcp.localAddress?.port ?? 0]
         var channels = [tcp]
         if let contexts = try serverTLSContexts() {
-            let tls = try await bind(port: settings.tlsPort, tls: contexts)
+            serverTLS.withLock { $0 = contexts }
+            let tls = try await bind(port: settings.tlsPort, tls: true)
             bound["tls"] = tls.localAddress?.port ?? 0
             channels.append(tls)
         }
@@ -146,7 +160,7 @@ public final class CallController: Service, Sendable {
         if let cert = settings.tlsCertificatePath, let keyPath = settings.tlsKeyPath {
             chain = try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) }
             key = .privateKey(try NIOSSLPrivateKey(file: keyPath, format: .pem))
-        } else if let identity = settings.tlsIdentity {
+        } else if let identity = identity.withLock({ $0 }) {
             chain = [.certificate(try identity.nioCertificate())]
             key = .privateKey(try identity.nioPrivateKey())
         } else {
@@ -159,8 +173,9 @@ public final class CallController: Service, Sendable {
         return ServerTLS(open: try NIOSSLContext(configuration: open), pinned: try NIOSSLContext(configuration: pinned))
     }
 
-    /// The handler for an accepted TLS connection, as the pairing state is now.
-    private func serverTLSHandler(_ tls: ServerTLS) -> NIOSSLServerHandler {
+    /// The handler for an accepted TLS connection, as the pairing state and identity are now.
+    private func serverTLSHandler() throws -> NIOSSLServerHandler {
+        guard let tls = serverTLS.withLock({ $0 }) else { throw ChannelError.inappropriateOperationForState }
         let pins = settings.serverPins
         guard !pins.isEmpty else { return NIOSSLServerHandler(context: tls.open) }
         return NIOSSLServerHandler(
@@ -168,19 +183,19 @@ public final class CallController: Service, Sendable {
             customVerificationCallback: PinnedPeers.verifier(pins: { pins.current }) { [self] in refusedKey($0) })
     }
 
-    private func bind(port: Int, tls: ServerTLS?) async throws -> Channel {
+    private func bind(port: Int, tls: Bool) async throws -> Channel {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(AcceptGateHandler { [self] in self.admit($0, tls: tls != nil) })
+                    try channel.pipeline.syncOperations.addHandler(AcceptGateHandler { [self] in self.admit($0, tls: tls) })
                 }
             }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(self.serverTLSHandler(tls)) }
+                    if tls { try channel.pipeline.syncOperations.addHandler(try self.serverTLSHandler()) }
                     try self.addSIPHandlers(channel, hop: nil)
                 }
             }
@@ -197,6 +212,54 @@ public final class CallController: Service, Sendable {
         counters.withLock { $0.connections[verdict.label, default: 0] += 1 }
         if verdict != .allow { securityEvent(verdict.label, source: address, detail: tls ? "tls" : "tcp") }
         return verdict == .allow
+    }
+
+    /// The known networks now (the ACL): sources allowed to connect, and the only targets.
+    public var knownNetworks: [CIDR] { gate.withLock { $0.networks } }
+
+    /// What the management bridge may change while calls run.
+    public struct Tunables: Sendable, Equatable {
+        public var acl: [CIDR]
+        public var ringTimeout: Double
+        public var sessionExpires: Int
+        public var srtp: SRTPPolicy
+        public var plainRTPNetworks: [CIDR]
+
+        public init(acl: [CIDR], ringTimeout: Double, sessionExpires: Int, srtp: SRTPPolicy, plainRTPNetworks: [CIDR]) {
+            self.acl = acl
+            self.ringTimeout = ringTimeout
+            self.sessionExpires = sessionExpires
+            self.srtp = srtp
+            self.plainRTPNetworks = plainRTPNetworks
+        }
+    }
+
+    public func tunables() async -> Tunables {
+        let first = shards[0]
+        let core = (try? await first.loop.submit { first.state.value.core.settings }.get()) ?? settings.core
+        return Tunables(
+            acl: knownNetworks, ringTimeout: core.ringTimeout, sessionExpires: core.sessionExpires, srtp: core.srtp,
+            plainRTPNetworks: core.plainRTPNetworks)
+    }
+
+    /// Applies new settings to every shard and the access gate. Running calls keep what they
+    /// negotiated; new calls and connections follow the new settings.
+    public func reconfigure(_ t: Tunables) async {
+        gate.withLock { $0.networks = t.acl }
+        for shard in shards {
+            try? await shard.loop.submit {
+                let core = shard.state.value.core
+                core.settings.targetNetworks = t.acl
+                core.settings.ringTimeout = t.ringTimeout
+                core.settings.sessionExpires = t.sessionExpires
+                core.settings.minSessionExpires = min(core.settings.minSessionExpires, t.sessionExpires)
+                core.settings.srtp = t.srtp
+                core.settings.plainRTPNetworks = t.plainRTPNetworks
+            }.get()
+        }
+        logger.notice(
+            "SIP settings changed",
+            metadata: ["sip.acl": "\(t.acl.map(\.description).joined(separator: ","))", "sip.ring_timeout": "\(t.ringTimeout)"])
     }
 
     /// Where every call and security event goes (the management bridge's event stream).
@@ -360,7 +423,7 @@ public final class CallController: Service, Sendable {
         promise.futureResult.whenComplete { [self] _ in registry.withLock { _ = $0.pending.removeValue(forKey: hop) } }
         // Only literal addresses inside the known networks are dialled, parsed by us (no
         // resolver: "010.0.0.5" must not become 8.0.0.5, and IPv6 keeps no brackets).
-        guard let ip = IPAddressBytes.parse(hop.host), settings.acl.contains(where: { $0.contains(ip.bytes) }),
+        guard let ip = IPAddressBytes.parse(hop.host), knownNetworks.contains(where: { $0.contains(ip.bytes) }),
             let address = try? SocketAddress(ipAddress: IPAddressBytes.format(ip.bytes), port: Int(hop.port))
         else {
             promise.fail(NextHopError(hop: hop))
@@ -391,7 +454,7 @@ public final class CallController: Service, Sendable {
     private func clientTLSHandler() throws -> NIOSSLClientHandler {
         var c = TLSConfiguration.makeClientConfiguration()
         c.minimumTLSVersion = .tlsv13
-        if let identity = settings.tlsIdentity {
+        if let identity = identity.withLock({ $0 }) {
             c.certificateChain = [.certificate(try identity.nioCertificate())]
             c.privateKey = .privateKey(try identity.nioPrivateKey())
         }

@@ -70,6 +70,18 @@ public final class BridgeClient: Sendable {
         _ = try? await running.value
     }
 
+    /// Runs `body`, then closes the client, also when `body` throws.
+    public func use<T: Sendable>(_ body: (BridgeClient) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// The satellite's key as this client pinned or learnt it.
     public var satelliteKeys: Set<Fingerprint> { keys.pins.withLock { $0 } }
     /// The key a satellite presented that was refused (impostor or rotated without notice).
@@ -129,6 +141,23 @@ public final class BridgeClient: Sendable {
         return s
     }
 
+    public func config() async throws -> (version: UInt64, config: ManagedConfig) {
+        let r = try await mapped { try await stub.getConfig(.init(), options: Self.options) }
+        return (r.version, ManagedConfig(r.config))
+    }
+
+    /// Changes the fields in `mask` (all when empty) if the satellite is still at `expectedVersion`.
+    public func apply(_ config: ManagedConfig, mask: [String] = [], expectedVersion: UInt64) async throws
+        -> (version: UInt64, config: ManagedConfig)
+    {
+        var r = Trabant_Bridge_V1_ApplyConfigRequest()
+        r.config = config.message
+        r.updateMask = mask
+        r.expectedVersion = expectedVersion
+        let response = try await mapped { try await stub.applyConfig(r, options: Self.options) }
+        return (response.version, ManagedConfig(response.config))
+    }
+
     public func calls() async throws -> [Trabant_Bridge_V1_CallSummary] {
         try await mapped { try await stub.listCalls(.init(), options: Self.options) }.calls
     }
@@ -157,9 +186,15 @@ public final class BridgeClient: Sendable {
     public func rotate(_ step: Trabant_Bridge_V1_RotateIdentityRequest.Step, serverNext: Fingerprint? = nil) async throws
         -> Trabant_Bridge_V1_RotateIdentityResponse
     {
+        try await rotate(step, serverNextText: serverNext?.hex ?? "")
+    }
+
+    func rotate(_ step: Trabant_Bridge_V1_RotateIdentityRequest.Step, serverNextText: String) async throws
+        -> Trabant_Bridge_V1_RotateIdentityResponse
+    {
         var r = Trabant_Bridge_V1_RotateIdentityRequest()
         r.step = step
-        if let serverNext { r.serverNextFingerprint = serverNext.hex }
+        r.serverNextFingerprint = serverNextText
         return try await mapped { try await stub.rotateIdentity(r, options: Self.options) }
     }
 

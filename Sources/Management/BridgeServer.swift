@@ -25,6 +25,12 @@ public final class BridgeServer: Sendable {
     let startedAt = Date()
     let state = Mutex(State())
     let refusals = Mutex<[String: Int]>([:])
+    /// Told when the satellite's identity changes (SIP over TLS presents it too).
+    let onIdentityChange = Mutex<(@Sendable (Identity) -> Void)?>(nil)
+    /// Where a server may connect from before pairing; follows ApplyConfig's ACL.
+    let knownNetworks: Mutex<[CIDR]>
+    /// One ApplyConfig at a time.
+    let applying = Mutex(false)
 
     struct State {
         var paired: PairedServer?
@@ -45,9 +51,14 @@ public final class BridgeServer: Sendable {
         self.events = events
         self.control = control
         self.logger = logger
+        knownNetworks = Mutex(settings.unpairedSources)
     }
 
     public var identity: Identity { identities.current }
+
+    public func whenIdentityChanges(_ body: @escaping @Sendable (Identity) -> Void) {
+        onIdentityChange.withLock { $0 = body }
+    }
     public var paired: PairedServer? { state.withLock { $0.paired } }
     public var refusalCounts: [String: Int] { refusals.withLock { $0 } }
 
@@ -167,7 +178,7 @@ public final class BridgeServer: Sendable {
             refuse("bridge_source_refused", source: ip, detail: "paired with \(paired.address)")
             return false
         }
-        if settings.unpairedSources.contains(where: { $0.contains(bytes) }) { return true }
+        if knownNetworks.withLock({ $0 }).contains(where: { $0.contains(bytes) }) { return true }
         refuse("bridge_source_refused", source: ip, detail: "not in the known networks")
         return false
     }
@@ -179,6 +190,127 @@ public final class BridgeServer: Sendable {
     }
 }
 
+extension BridgeServer {
+    /// One step of a key rotation (bridge.proto, RotateIdentityRequest.Step). The old key stays
+    /// valid until the new one is confirmed; then it is gone (revoked).
+    func rotate(
+        _ step: Trabant_Bridge_V1_RotateIdentityRequest.Step, serverNext: String, caller: Fingerprint?
+    ) throws -> Trabant_Bridge_V1_RotateIdentityResponse {
+        guard var paired = try store.paired() else { throw PairingError(.notPaired, "the satellite is not paired") }
+        var response = Trabant_Bridge_V1_RotateIdentityResponse()
+        switch step {
+        case .satellitePrepare:
+            let next = try identities.prepareNext()
+            response.satelliteFingerprint = next.fingerprint.hex
+            logger.notice("next satellite key prepared", metadata: ["identity.next": "\(next.fingerprint)"])
+        case .satelliteCommit:
+            guard let now = try identities.commitNext() else {
+                throw PairingError(.notPaired, "no next key was prepared (SATELLITE_PREPARE first)")
+            }
+            try rebuildTLS()
+            onIdentityChange.withLock { $0 }?(now)
+            response.satelliteFingerprint = now.fingerprint.hex
+            events.publish(ControllerEvent(category: .security, kind: "satellite_key_rotated", detail: "\(now.fingerprint)"))
+            logger.notice("satellite key rotated; the old key is destroyed", metadata: ["identity.fingerprint": "\(now.fingerprint)"])
+        case .serverAnnounce:
+            let next: Fingerprint
+            do {
+                next = try Fingerprint(hex: serverNext)
+            } catch {
+                throw PairingError(.badCode, "server_next_fingerprint: \(error.message)")
+            }
+            if !paired.fingerprints.contains(next) { paired.fingerprints.append(next) }
+            try store.save(paired)
+            try reload()
+            response.satelliteFingerprint = identity.fingerprint.hex
+        case .serverConfirm:
+            guard let caller, paired.fingerprints.contains(caller), paired.fingerprints.count > 1,
+                caller != paired.fingerprints.first
+            else {
+                throw PairingError(
+                    .refused, "SERVER_CONFIRM must come over a connection made with the announced next key")
+            }
+            paired.fingerprints = [caller]
+            try store.save(paired)
+            try reload()
+            events.publish(ControllerEvent(category: .security, kind: "server_key_rotated", detail: "\(caller)"))
+            logger.notice("server key rotated; the old key is revoked", metadata: ["server.fingerprint": "\(caller)"])
+            response.satelliteFingerprint = identity.fingerprint.hex
+        default:
+            throw PairingError(.badCode, "step must be one of SATELLITE_PREPARE, SATELLITE_COMMIT, SERVER_ANNOUNCE, SERVER_CONFIRM")
+        }
+        response.serverFingerprints = (try store.paired()?.fingerprints ?? []).map(\.hex)
+        return response
+    }
+}
+
+extension BridgeServer {
+    /// The managed settings and their version (0 before the first ApplyConfig).
+    public func managedConfig() async throws -> (version: UInt64, config: ManagedConfig) {
+        let file = try store.managedConfig()
+        return (file?.version ?? 0, await control.currentConfig())
+    }
+
+    /// Applies the persisted managed settings at start (they override the file's).
+    public func restoreManagedConfig() async throws {
+        guard let file = try store.managedConfig() else { return }
+        let valid = try file.config.validated()
+        try await control.apply(valid)
+        knownNetworks.withLock { $0 = valid.acl }
+        logger.notice(
+            "managed settings applied over the configuration file", metadata: ["config.version": "\(file.version)"])
+    }
+
+    /// ApplyConfig: merge by mask, validate everything, apply to relay and controller, persist
+    /// with the next version. A failure leaves the running settings and the file as they were.
+    public func applyConfig(_ change: ManagedConfig, mask: [String], expectedVersion: UInt64) async throws
+        -> (version: UInt64, config: ManagedConfig)
+    {
+        guard applying.withLock({ busy in
+            defer { busy = true }
+            return !busy
+        }) else {
+            throw ApplyError(.busy, "another ApplyConfig is running; try again")
+        }
+        defer { applying.withLock { $0 = false } }
+        let (version, current) = try await managedConfig()
+        guard expectedVersion == version else {
+            throw ApplyError(.versionMismatch, "expected_version \(expectedVersion) is not the current version \(version); read it again (GetConfig)")
+        }
+        let merged: ManagedConfig
+        let valid: ValidatedConfig
+        do {
+            merged = try current.merged(with: change, mask: mask)
+            valid = try merged.validated()
+        } catch {
+            throw ApplyError(.invalid, error.message)
+        }
+        let previous = try current.validated()
+        try await control.apply(valid)
+        do {
+            try store.saveManagedConfig(ManagedConfigFile(version: version + 1, config: merged, appliedAt: Date()))
+        } catch {
+            try? await control.apply(previous)
+            throw error
+        }
+        knownNetworks.withLock { $0 = valid.acl }
+        events.publish(ControllerEvent(category: .security, kind: "config_applied", detail: "version \(version + 1)"))
+        logger.notice("managed settings applied", metadata: ["config.version": "\(version + 1)", "config.fields": "\(mask.isEmpty ? ["all"] : mask)"])
+        return (version + 1, merged)
+    }
+}
+
+public struct ApplyError: Error, Sendable, CustomStringConvertible {
+    public enum Code: Sendable { case invalid, versionMismatch, busy }
+    public let code: Code
+    public let message: String
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+}
+
 /// The satellite's identity now, and the next one during a rotation.
 final class IdentityHolder: Sendable {
     let store: IdentityStore
@@ -188,7 +320,9 @@ final class IdentityHolder: Sendable {
     init(store: IdentityStore, role: String) throws(PKIError) {
         self.store = store
         self.role = role
-        identities = Mutex((try store.loadOrCreate(role: role).identity, nil))
+        // A next key prepared before a restart is still the next one.
+        let next = try IdentityStore(directory: store.directory, name: store.name + ".next").load()
+        identities = Mutex((try store.loadOrCreate(role: role).identity, next))
     }
 
     var current: Identity { identities.withLock { $0.current } }

@@ -106,13 +106,26 @@ struct BridgeService: Trabant_Bridge_V1_SatelliteBridge.SimpleServiceProtocol {
         status.firewallState = s.firewallState
         status.draining = s.draining
         status.satelliteFingerprint = bridge.identity.fingerprint.hex
+        status.configVersion = (try? bridge.store.managedConfig()?.version) ?? 0
         return status
+    }
+
+    func getConfig(request: Trabant_Bridge_V1_GetConfigRequest, context: ServerContext) async throws -> Trabant_Bridge_V1_ApplyConfigResponse {
+        let (version, config) = try await bridge.managedConfig()
+        return .init(version: version, config: config)
     }
 
     func applyConfig(
         request: Trabant_Bridge_V1_ApplyConfigRequest, context: ServerContext
     ) async throws -> Trabant_Bridge_V1_ApplyConfigResponse {
-        throw RPCError(code: .unimplemented, message: "ApplyConfig is not built yet")
+        do {
+            let (version, config) = try await bridge.applyConfig(
+                ManagedConfig(request.config), mask: request.updateMask, expectedVersion: request.expectedVersion)
+            return .init(version: version, config: config)
+        } catch let e as ApplyError {
+            let code: RPCError.Code = e.code == .invalid ? .invalidArgument : e.code == .versionMismatch ? .aborted : .unavailable
+            throw RPCError(code: code, message: e.message)
+        }
     }
 
     func listCalls(request: Trabant_Bridge_V1_ListCallsRequest, context: ServerContext) async throws -> Trabant_Bridge_V1_ListCallsResponse {
@@ -174,7 +187,14 @@ struct BridgeService: Trabant_Bridge_V1_SatelliteBridge.SimpleServiceProtocol {
     func rotateIdentity(
         request: Trabant_Bridge_V1_RotateIdentityRequest, context: ServerContext
     ) async throws -> Trabant_Bridge_V1_RotateIdentityResponse {
-        throw RPCError(code: .unimplemented, message: "RotateIdentity is not built yet")
+        let caller = BridgePeer(context).fingerprint
+        do {
+            return try bridge.rotate(request.step, serverNext: request.serverNextFingerprint, caller: caller)
+        } catch let e as PKIError {
+            throw RPCError(code: .internalError, message: "rotation: \(e.message)")
+        } catch let e as PairingError {
+            throw RPCError(code: e.rpcCode, message: e.message)
+        }
     }
 }
 
@@ -187,6 +207,35 @@ extension PairingError {
         case .noCode, .expired, .notPaired, .releaseMismatch: return .failedPrecondition
         case .io: return .internalError
         }
+    }
+}
+
+extension ManagedConfig {
+    init(_ c: Trabant_Bridge_V1_SatelliteConfig) {
+        self.init(
+            acl: c.acl, mediaPortRange: c.mediaPortRange, ringTimeoutSeconds: c.ringTimeoutSeconds,
+            mediaInactivityTimeoutSeconds: c.mediaInactivityTimeoutSeconds, sessionExpiresSeconds: Int(c.sessionExpiresSeconds),
+            srtpSuites: c.srtpSuites, plainRTPNetworks: c.plainRtpNetworks)
+    }
+
+    var message: Trabant_Bridge_V1_SatelliteConfig {
+        var c = Trabant_Bridge_V1_SatelliteConfig()
+        c.acl = acl
+        c.mediaPortRange = mediaPortRange
+        c.ringTimeoutSeconds = ringTimeoutSeconds
+        c.mediaInactivityTimeoutSeconds = mediaInactivityTimeoutSeconds
+        c.sessionExpiresSeconds = UInt32(clamping: sessionExpiresSeconds)
+        c.srtpSuites = srtpSuites
+        c.plainRtpNetworks = plainRTPNetworks
+        return c
+    }
+}
+
+extension Trabant_Bridge_V1_ApplyConfigResponse {
+    init(version: UInt64, config: ManagedConfig) {
+        self.init()
+        self.version = version
+        self.config = config.message
     }
 }
 

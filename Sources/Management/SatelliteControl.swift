@@ -9,6 +9,10 @@ public protocol SatelliteControl: Sendable {
     func packets(call: String) async -> [(received: UInt64, sent: UInt64)]
     func hangUp(call: String) async -> Bool
     func drain(seconds: Double) async -> Int
+    /// The managed settings as they are now.
+    func currentConfig() async -> ManagedConfig
+    /// Applies validated settings to the running relay and controller.
+    func apply(_ config: ValidatedConfig) async throws
 }
 
 public struct ControlStatus: Sendable {
@@ -57,5 +61,23 @@ public struct SatelliteRuntime: SatelliteControl {
     public func drain(seconds: Double) async -> Int {
         await controller.beginDrain(seconds: seconds)
         return await controller.activeCalls()
+    }
+
+    public func currentConfig() async -> ManagedConfig {
+        let sip = await controller.tunables()
+        let media = relay.tunables
+        return ManagedConfig(
+            acl: sip.acl.map(\.description), mediaPortRange: "\(media.portRange.lowerBound)-\(media.portRange.upperBound)",
+            ringTimeoutSeconds: sip.ringTimeout, mediaInactivityTimeoutSeconds: media.inactivityTimeout,
+            sessionExpiresSeconds: sip.sessionExpires, srtpSuites: sip.srtp.suites.map(\.rawValue),
+            plainRTPNetworks: sip.plainRTPNetworks.map(\.description))
+    }
+
+    public func apply(_ c: ValidatedConfig) async throws {
+        // The relay's check is the only one that can still fail: it goes first.
+        try relay.reconfigure(.init(portRange: c.mediaPortRange, inactivityTimeout: c.mediaInactivityTimeout))
+        await controller.reconfigure(
+            .init(acl: c.acl, ringTimeout: c.ringTimeout, sessionExpires: c.sessionExpires, srtp: c.srtp,
+                plainRTPNetworks: c.plainRTPNetworks))
     }
 }

@@ -15,6 +15,7 @@ public final class MediaRelay: Sendable {
     private let logger: Logger
     private let clock: @Sendable () -> Double
     private let state: Mutex<State>
+    private let tunablesState: Mutex<Tunables>
     private let bindAddress: MediaAddress
 
     struct State: Sendable {
@@ -45,6 +46,7 @@ public final class MediaRelay: Sendable {
         metrics.portsCapacity = configuration.portRange.count
         self.state = Mutex(
             State(pool: PortPool(range: configuration.portRange, quarantine: configuration.portQuarantine), metrics: metrics))
+        self.tunablesState = Mutex(Tunables(portRange: configuration.portRange, inactivityTimeout: configuration.inactivityTimeout))
     }
 
     deinit {
@@ -52,6 +54,39 @@ public final class MediaRelay: Sendable {
     }
 
     private var advertisedHost: String { configuration.advertisedHost ?? configuration.bindHost }
+
+    /// The settings that may change while the relay runs (the management bridge).
+    public struct Tunables: Sendable, Equatable {
+        public var portRange: ClosedRange<UInt16>
+        public var inactivityTimeout: Double
+
+        public init(portRange: ClosedRange<UInt16>, inactivityTimeout: Double) {
+            self.portRange = portRange
+            self.inactivityTimeout = inactivityTimeout
+        }
+    }
+
+    public var tunables: Tunables { tunablesState.withLock { $0 } }
+
+    /// Changes the port range and the inactivity timeout of a running relay. Calls that run
+    /// keep their ports; new calls use the new range.
+    public func reconfigure(_ new: Tunables) throws(RelayError) {
+        var check = configuration
+        check.portRange = new.portRange
+        check.inactivityTimeout = new.inactivityTimeout
+        try check.validate()
+        state.withLock {
+            $0.pool.setRange(new.portRange)
+            $0.metrics.portsCapacity = new.portRange.count
+        }
+        tunablesState.withLock { $0 = new }
+        logger.notice(
+            "media settings changed",
+            metadata: [
+                "media.port_range": "\(new.portRange.lowerBound)-\(new.portRange.upperBound)",
+                "media.inactivity_timeout": "\(new.inactivityTimeout)",
+            ])
+    }
 
     /// Allocates ports for both legs, binds their sockets and starts relaying.
     public func createCall(_ request: CallRequest) async throws(RelayError) -> CallInfo {
@@ -371,12 +406,13 @@ public final class MediaRelay: Sendable {
     public func sweep() async -> [(String, CallEndReason)] {
         let runtimes = state.withLock { Array($0.calls.values) }
         let now = clock()
+        let inactivity = tunables.inactivityTimeout
         var ended: [(String, CallEndReason)] = []
         for r in runtimes {
             let (age, idle) = await r.worker.submit { (now - r.core.createdAt, now - r.core.lastActivity) }
             let reason: CallEndReason? =
                 age >= configuration.maxCallDuration
-                ? .lifetime : idle >= configuration.inactivityTimeout ? .inactivity : nil
+                ? .lifetime : idle >= inactivity ? .inactivity : nil
             if let reason, (try? await closeCall(r.core.id, reason: reason)) != nil {
                 ended.append((r.core.id, reason))
             }

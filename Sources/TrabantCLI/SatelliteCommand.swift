@@ -48,6 +48,13 @@ struct SatelliteRunCommand: AsyncParsableCommand {
             settings: settings.management, identity: IdentityStore(directory: options.dataDir),
             store: PairingStore(directory: options.dataDir), serverPins: pins, events: events,
             control: SatelliteRuntime(controller: controller, relay: relay), logger: Logger(label: "trabant.bridge"))
+        bridge.whenIdentityChanges { identity in
+            do {
+                try controller.replaceIdentity(identity)
+            } catch {
+                logger.error("SIP over TLS keeps the old identity until restart", metadata: ["error": "\(error)"])
+            }
+        }
         try await bridge.start()
         var metricsServer: MetricsServer?
         if let m = settings.metrics {

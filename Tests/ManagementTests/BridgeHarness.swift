@@ -18,7 +18,7 @@ final class SatelliteUnderTest: Sendable {
     init(
         dir: String? = nil, slot: Int, pairing: PairingMode = .code, codeTTL: Double = 900,
         unpairedSources: [String] = ["127.0.0.0/8"], release: String = TrabantRelease.current,
-        targetACL: [String] = ["127.0.0.1/32"]
+        targetACL: [String] = ["127.0.0.1/32"], bridgePort: Int = 0
     ) async throws {
         let dir = dir ?? Self.tempDir()
         self.dir = dir
@@ -39,7 +39,7 @@ final class SatelliteUnderTest: Sendable {
         controller = CallController(settings: sip, relay: relay, logger: logger)
         sipPort = try await controller.start()["tcp"]!
         let settings = BridgeSettings(
-            host: "127.0.0.1", port: 0, pairing: pairing, codeTTL: codeTTL,
+            host: "127.0.0.1", port: bridgePort, pairing: pairing, codeTTL: codeTTL,
             unpairedSources: try unpairedSources.map { try CIDR(parsing: $0) }, release: release)
         let events = EventHub()
         controller.onEvent { events.publish($0) }

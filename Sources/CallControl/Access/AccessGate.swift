@@ -38,7 +38,7 @@ public struct AccessGate: Sendable {
         }
     }
 
-    public let networks: [CIDR]
+    public internal(set) var networks: [CIDR]
     public let limits: Limits
     public let deniedUserAgents: [String]
 

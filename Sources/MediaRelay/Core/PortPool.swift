@@ -7,7 +7,7 @@ import SRTP
 /// `pairs`, allocations are RTP/RTCP pairs: an even port and the odd one above it.
 public struct PortPool: Sendable {
     public struct Exhausted: Error, Sendable, CustomStringConvertible {
-        public let range: ClosedRange<UInt16>
+        public private(set) var range: ClosedRange<UInt16>
         public let inUse: Int
         public let quarantined: Int
         public var description: String {
@@ -16,7 +16,7 @@ public struct PortPool: Sendable {
         }
     }
 
-    public let range: ClosedRange<UInt16>
+    public private(set) var range: ClosedRange<UInt16>
     /// Seconds a released port stays unusable.
     public let quarantine: Double
     private var inUse: Set<UInt16> = []
@@ -33,6 +33,12 @@ public struct PortPool: Sendable {
         self.range = range
         self.quarantine = quarantine
         self.rng = rng
+    }
+
+    /// A new range (the management bridge's ApplyConfig): new calls get ports from it;
+    /// ports in use outside it stay with their calls until released, and are not handed out again.
+    public mutating func setRange(_ new: ClosedRange<UInt16>) {
+        range = new
     }
 
     public var inUseCount: Int { inUse.count }

@@ -53,6 +53,19 @@ public enum Trabant_Bridge_V1_SatelliteBridge: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "GetConfig" metadata.
+        public enum GetConfig: Sendable {
+            /// Request type for "GetConfig".
+            public typealias Input = Trabant_Bridge_V1_GetConfigRequest
+            /// Response type for "GetConfig".
+            public typealias Output = Trabant_Bridge_V1_ApplyConfigResponse
+            /// Descriptor for "GetConfig".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "trabant.bridge.v1.SatelliteBridge"),
+                method: "GetConfig",
+                type: .unary
+            )
+        }
         /// Namespace for "ApplyConfig" metadata.
         public enum ApplyConfig: Sendable {
             /// Request type for "ApplyConfig".
@@ -135,6 +148,7 @@ public enum Trabant_Bridge_V1_SatelliteBridge: Sendable {
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Pair.descriptor,
             GetStatus.descriptor,
+            GetConfig.descriptor,
             ApplyConfig.descriptor,
             ListCalls.descriptor,
             HangupCall.descriptor,
@@ -198,6 +212,24 @@ extension Trabant_Bridge_V1_SatelliteBridge {
             request: GRPCCore.StreamingServerRequest<Trabant_Bridge_V1_GetStatusRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Trabant_Bridge_V1_Status>
+
+        /// Handle the "GetConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The managed settings now, with their version.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Trabant_Bridge_V1_GetConfigRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Trabant_Bridge_V1_ApplyConfigResponse` messages.
+        func getConfig(
+            request: GRPCCore.StreamingServerRequest<Trabant_Bridge_V1_GetConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Trabant_Bridge_V1_ApplyConfigResponse>
 
         /// Handle the "ApplyConfig" method.
         ///
@@ -341,6 +373,24 @@ extension Trabant_Bridge_V1_SatelliteBridge {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Trabant_Bridge_V1_Status>
 
+        /// Handle the "GetConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The managed settings now, with their version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trabant_Bridge_V1_GetConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Trabant_Bridge_V1_ApplyConfigResponse` message.
+        func getConfig(
+            request: GRPCCore.ServerRequest<Trabant_Bridge_V1_GetConfigRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Trabant_Bridge_V1_ApplyConfigResponse>
+
         /// Handle the "ApplyConfig" method.
         ///
         /// > Source IDL Documentation:
@@ -481,6 +531,24 @@ extension Trabant_Bridge_V1_SatelliteBridge {
             context: GRPCCore.ServerContext
         ) async throws -> Trabant_Bridge_V1_Status
 
+        /// Handle the "GetConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The managed settings now, with their version.
+        ///
+        /// - Parameters:
+        ///   - request: A `Trabant_Bridge_V1_GetConfigRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Trabant_Bridge_V1_ApplyConfigResponse` to respond with.
+        func getConfig(
+            request: Trabant_Bridge_V1_GetConfigRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Trabant_Bridge_V1_ApplyConfigResponse
+
         /// Handle the "ApplyConfig" method.
         ///
         /// > Source IDL Documentation:
@@ -612,6 +680,17 @@ extension Trabant_Bridge_V1_SatelliteBridge.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Trabant_Bridge_V1_SatelliteBridge.Method.GetConfig.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trabant_Bridge_V1_GetConfigRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Trabant_Bridge_V1_ApplyConfigResponse>(),
+            handler: { request, context in
+                try await self.getConfig(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Trabant_Bridge_V1_SatelliteBridge.Method.ApplyConfig.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Trabant_Bridge_V1_ApplyConfigRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Trabant_Bridge_V1_ApplyConfigResponse>(),
@@ -699,6 +778,17 @@ extension Trabant_Bridge_V1_SatelliteBridge.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Trabant_Bridge_V1_Status> {
         let response = try await self.getStatus(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getConfig(
+        request: GRPCCore.StreamingServerRequest<Trabant_Bridge_V1_GetConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Trabant_Bridge_V1_ApplyConfigResponse> {
+        let response = try await self.getConfig(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -794,6 +884,19 @@ extension Trabant_Bridge_V1_SatelliteBridge.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Trabant_Bridge_V1_Status> {
         return GRPCCore.ServerResponse<Trabant_Bridge_V1_Status>(
             message: try await self.getStatus(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getConfig(
+        request: GRPCCore.ServerRequest<Trabant_Bridge_V1_GetConfigRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Trabant_Bridge_V1_ApplyConfigResponse> {
+        return GRPCCore.ServerResponse<Trabant_Bridge_V1_ApplyConfigResponse>(
+            message: try await self.getConfig(
                 request: request.message,
                 context: context
             ),
@@ -933,6 +1036,29 @@ extension Trabant_Bridge_V1_SatelliteBridge {
             deserializer: some GRPCCore.MessageDeserializer<Trabant_Bridge_V1_Status>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trabant_Bridge_V1_Status>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The managed settings now, with their version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trabant_Bridge_V1_GetConfigRequest` message.
+        ///   - serializer: A serializer for `Trabant_Bridge_V1_GetConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Trabant_Bridge_V1_ApplyConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getConfig<Result>(
+            request: GRPCCore.ClientRequest<Trabant_Bridge_V1_GetConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trabant_Bridge_V1_GetConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trabant_Bridge_V1_ApplyConfigResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trabant_Bridge_V1_ApplyConfigResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "ApplyConfig" method.
@@ -1140,6 +1266,40 @@ extension Trabant_Bridge_V1_SatelliteBridge {
             try await self.client.unary(
                 request: request,
                 descriptor: Trabant_Bridge_V1_SatelliteBridge.Method.GetStatus.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetConfig" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The managed settings now, with their version.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Trabant_Bridge_V1_GetConfigRequest` message.
+        ///   - serializer: A serializer for `Trabant_Bridge_V1_GetConfigRequest` messages.
+        ///   - deserializer: A deserializer for `Trabant_Bridge_V1_ApplyConfigResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getConfig<Result>(
+            request: GRPCCore.ClientRequest<Trabant_Bridge_V1_GetConfigRequest>,
+            serializer: some GRPCCore.MessageSerializer<Trabant_Bridge_V1_GetConfigRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Trabant_Bridge_V1_ApplyConfigResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trabant_Bridge_V1_ApplyConfigResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Trabant_Bridge_V1_SatelliteBridge.Method.GetConfig.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1401,6 +1561,35 @@ extension Trabant_Bridge_V1_SatelliteBridge.ClientProtocol {
         )
     }
 
+    /// Call the "GetConfig" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The managed settings now, with their version.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Trabant_Bridge_V1_GetConfigRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getConfig<Result>(
+        request: GRPCCore.ClientRequest<Trabant_Bridge_V1_GetConfigRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trabant_Bridge_V1_ApplyConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getConfig(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Trabant_Bridge_V1_GetConfigRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Trabant_Bridge_V1_ApplyConfigResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "ApplyConfig" method.
     ///
     /// > Source IDL Documentation:
@@ -1626,6 +1815,39 @@ extension Trabant_Bridge_V1_SatelliteBridge.ClientProtocol {
             metadata: metadata
         )
         return try await self.getStatus(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetConfig" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The managed settings now, with their version.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getConfig<Result>(
+        _ message: Trabant_Bridge_V1_GetConfigRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Trabant_Bridge_V1_ApplyConfigResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Trabant_Bridge_V1_GetConfigRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getConfig(
             request: request,
             options: options,
             onResponse: handleResponse

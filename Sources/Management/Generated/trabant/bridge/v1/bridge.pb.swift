@@ -139,6 +139,16 @@ public nonisolated struct Trabant_Bridge_V1_SatelliteConfig: Sendable {
   public init() {}
 }
 
+public nonisolated struct Trabant_Bridge_V1_GetConfigRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Trabant_Bridge_V1_ApplyConfigRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -153,7 +163,12 @@ public nonisolated struct Trabant_Bridge_V1_ApplyConfigRequest: Sendable {
   /// Clears the value of `config`. Subsequent reads from it will return its default value.
   public mutating func clearConfig() {self._config = nil}
 
+  /// The version the change is based on (GetConfig); the current one must match.
   public var expectedVersion: UInt64 = 0
+
+  /// SatelliteConfig field names to change (e.g. "acl", "ring_timeout_seconds"); empty:
+  /// every field is replaced and must be valid.
+  public var updateMask: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -646,9 +661,28 @@ nonisolated extension Trabant_Bridge_V1_SatelliteConfig: SwiftProtobuf.Message, 
   }
 }
 
+nonisolated extension Trabant_Bridge_V1_GetConfigRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetConfigRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Trabant_Bridge_V1_GetConfigRequest, rhs: Trabant_Bridge_V1_GetConfigRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Trabant_Bridge_V1_ApplyConfigRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ApplyConfigRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{3}expected_version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}config\0\u{3}expected_version\0\u{3}update_mask\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -658,6 +692,7 @@ nonisolated extension Trabant_Bridge_V1_ApplyConfigRequest: SwiftProtobuf.Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._config) }()
       case 2: try { try decoder.decodeSingularUInt64Field(value: &self.expectedVersion) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.updateMask) }()
       default: break
       }
     }
@@ -674,12 +709,16 @@ nonisolated extension Trabant_Bridge_V1_ApplyConfigRequest: SwiftProtobuf.Messag
     if self.expectedVersion != 0 {
       try visitor.visitSingularUInt64Field(value: self.expectedVersion, fieldNumber: 2)
     }
+    if !self.updateMask.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.updateMask, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Trabant_Bridge_V1_ApplyConfigRequest, rhs: Trabant_Bridge_V1_ApplyConfigRequest) -> Bool {
     if lhs._config != rhs._config {return false}
     if lhs.expectedVersion != rhs.expectedVersion {return false}
+    if lhs.updateMask != rhs.updateMask {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
