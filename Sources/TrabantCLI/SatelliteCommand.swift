@@ -58,7 +58,8 @@ struct SatelliteRunCommand: AsyncParsableCommand {
         try await bridge.start()
         var metricsServer: MetricsServer?
         if let m = settings.metrics {
-            metricsServer = try await MetricsServer(host: m.host, port: m.port, controller: controller, relay: relay)
+            metricsServer = try await MetricsServer(
+                host: m.host, port: m.port, controller: controller, relay: relay, bridgeRefusals: { bridge.refusalCounts })
             logger.info("metrics at http://\(m.host):\(metricsServer!.port)/metrics")
         }
         let group = ServiceGroup(

@@ -1,4 +1,5 @@
 import Foundation
+import CallControl
 import GRPCCore
 import Testing
 
@@ -43,6 +44,8 @@ struct PairingBridgeTests {
         let denied = await #expect(throws: BridgeClientError.self) { try await intruder.status() }
         #expect(denied != nil)
         #expect((sat.bridge.refusalCounts["bridge_key_not_pinned"] ?? 0) >= 1)
+        let metrics = PrometheusText.render(await sat.controller.snapshot(), relay: sat.relay.metrics, bridgeRefusals: sat.bridge.refusalCounts)
+        #expect(metrics.contains("trabant_bridge_refusals_total{kind=\"bridge_key_not_pinned\"}"), "\(metrics)")
         // And it cannot pair either, not even with a code.
         let pairAgain = await #expect(throws: BridgeClientError.self) {
             try await other.client(sat).pair(code: code, serverName: "x")

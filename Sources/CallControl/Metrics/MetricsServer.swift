@@ -11,13 +11,16 @@ public final class MetricsServer: Sendable {
     let group: MultiThreadedEventLoopGroup
     public let port: Int
 
-    public init(host: String, port: Int, controller: CallController, relay: MediaRelay) async throws {
+    public init(
+        host: String, port: Int, controller: CallController, relay: MediaRelay,
+        bridgeRefusals: @escaping @Sendable () -> [String: Int] = { [:] }
+    ) async throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.pipeline.configureHTTPServerPipeline().flatMap {
-                    channel.pipeline.addHandler(MetricsHandler(controller: controller, relay: relay))
+                    channel.pipeline.addHandler(MetricsHandler(controller: controller, relay: relay, bridgeRefusals: bridgeRefusals))
                 }
             }
             .bind(host: host, port: port).get()
@@ -36,10 +39,12 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
 
     let controller: CallController
     let relay: MediaRelay
+    let bridgeRefusals: @Sendable () -> [String: Int]
 
-    init(controller: CallController, relay: MediaRelay) {
+    init(controller: CallController, relay: MediaRelay, bridgeRefusals: @escaping @Sendable () -> [String: Int]) {
         self.controller = controller
         self.relay = relay
+        self.bridgeRefusals = bridgeRefusals
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -49,9 +54,10 @@ final class MetricsHandler: ChannelInboundHandler, Sendable {
         let found = head.method == .GET && (head.uri == "/metrics" || head.uri.hasPrefix("/metrics?"))
         let controller = self.controller
         let relay = self.relay
+        let bridgeRefusals = self.bridgeRefusals
         let promise = loop.makePromise(of: String.self)
         if found {
-            promise.completeWithTask { PrometheusText.render(await controller.snapshot(), relay: relay.metrics) }
+            promise.completeWithTask { PrometheusText.render(await controller.snapshot(), relay: relay.metrics, bridgeRefusals: bridgeRefusals()) }
         } else {
             promise.succeed("only GET /metrics is served here\n")
         }

@@ -2,7 +2,7 @@ import MediaRelay
 
 /// The satellite's counters in the Prometheus text exposition format (version 0.0.4).
 public enum PrometheusText {
-    public static func render(_ s: ControllerSnapshot, relay: RelayMetrics) -> String {
+    public static func render(_ s: ControllerSnapshot, relay: RelayMetrics, bridgeRefusals: [String: Int] = [:]) -> String {
         var out = ""
         func metric(_ name: String, _ type: String, _ help: String, _ samples: [(String, String)]) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -38,6 +38,8 @@ public enum PrometheusText {
         metric("trabant_media_packets_relayed_total", "counter", "Packets relayed (ended calls).", [("", "\(relay.packetsRelayed)")])
         metric("trabant_media_drops_total", "counter", "Datagrams dropped by reason (ended calls).",
                relay.drops.sorted { $0.key.rawValue < $1.key.rawValue }.map { (label("reason", "\($0.key)"), "\($0.value)") })
+        metric("trabant_bridge_refusals_total", "counter", "Management bridge refusals by kind (source, key, proof, release).",
+               bridgeRefusals.sorted { $0.key < $1.key }.map { (label("kind", $0.key), "\($0.value)") })
         return out
     }
 }
