@@ -55,10 +55,19 @@ struct PairCommand: AsyncParsableCommand {
     }
 }
 
-/// Lists the paired satellites with their state, asked over the bridge.
+/// The server's paired satellites: list, watch, rotate keys.
 struct SatellitesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "satellites", abstract: "List the paired satellites and whether they answer.")
+        commandName: "satellites", abstract: "The paired satellites: list them, watch one, rotate keys.",
+        subcommands: [SatellitesListCommand.self, SatellitesWatchCommand.self, RotateSatelliteKeyCommand.self,
+            RotateServerKeyCommand.self],
+        defaultSubcommand: SatellitesListCommand.self)
+}
+
+/// Lists the paired satellites with their state, asked over the bridge.
+struct SatellitesListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List the paired satellites and whether they answer.")
 
     @Option(help: "This server's data directory.")
     var dataDir: String = "./trabant-data"
@@ -115,5 +124,94 @@ struct SatellitesCommand: AsyncParsableCommand {
 extension String {
     func padding(_ width: Int) -> String {
         count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
+}
+
+/// Options of the commands that act on one paired satellite.
+struct ServerSideOptions: ParsableArguments {
+    @Option(help: "This server's data directory.")
+    var dataDir: String = "./trabant-data"
+
+    func registry() -> SatelliteRegistry { SatelliteRegistry(directory: dataDir) }
+
+    func identity() throws -> Identity {
+        try IdentityStore(directory: dataDir).loadOrCreate(role: "server").identity
+    }
+
+    func record(_ name: String) throws -> SatelliteRecord {
+        let all = try registry().all()
+        guard let r = all.first(where: { $0.name == name }) else {
+            throw ValidationError("no paired satellite '\(name)'; paired: \(all.map(\.name).joined(separator: ", "))")
+        }
+        return r
+    }
+}
+
+/// Follows one satellite's events (JSON lines), reconnecting with backoff, until interrupted.
+struct SatellitesWatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch", abstract: "Print a satellite's security and call events as JSON lines (reconnects by itself).")
+
+    @Argument(help: "The satellite's name (see 'trabant satellites').")
+    var name: String
+
+    @OptionGroup var options: ServerSideOptions
+
+    func run() async throws {
+        let link = SatelliteLink(record: try options.record(name), identity: try options.identity()) { e in
+            let obj: [String: Any] = [
+                "time": e.unixTime, "category": e.category, "kind": e.kind, "source": e.source, "detail": e.detail,
+                "call_id": e.callID,
+            ]
+            if let data = try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+        }
+        await link.run()
+    }
+}
+
+/// Rotates a satellite's key over the pinned channel.
+struct RotateSatelliteKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-key", abstract: "Give a satellite a new key; its old key is destroyed once the new one answers.")
+
+    @Argument(help: "The satellite's name.")
+    var name: String
+
+    @OptionGroup var options: ServerSideOptions
+
+    func run() async throws {
+        do {
+            let r = try await KeyRotation.rotateSatellite(try options.record(name), server: try options.identity(), registry: options.registry())
+            print("\(name): new satellite key \(r.fingerprints.first?.shortCode ?? "?")")
+        } catch let e as BridgeClientError {
+            FileHandle.standardError.write(Data("trabant: rotation failed: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Rotates this server's own key with every paired satellite.
+struct RotateServerKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-server-key",
+        abstract: "Give this server a new key; each satellite revokes the old one when the new one confirms.")
+
+    @OptionGroup var options: ServerSideOptions
+
+    func run() async throws {
+        do {
+            let (identity, confirmed, pending) = try await KeyRotation.rotateServer(
+                store: IdentityStore(directory: options.dataDir), registry: options.registry())
+            print("new server key \(identity.fingerprint.shortCode); confirmed by: \(confirmed.joined(separator: ", "))")
+            for (name, why) in pending.sorted(by: { $0.key < $1.key }) {
+                print("pending \(name): \(why) — it accepts both keys until confirmed; run this again when it is reachable")
+            }
+            if !pending.isEmpty { throw ExitCode(1) }
+        } catch let e as BridgeClientError {
+            FileHandle.standardError.write(Data("trabant: rotation failed: \(e.message)\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

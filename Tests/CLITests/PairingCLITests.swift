@@ -55,6 +55,26 @@ struct PairingCLITests {
         #expect(entry["state"] as? String == "online", "\(entry)")
         #expect(entry["calls"] as? Int == 0)
 
+        // SIP over TLS on the satellite now takes the paired server's key only.
+        let tls = try sipOverTLS(port: 64711, certificate: srvDir + "/identity.crt", key: srvDir + "/identity.key")
+        #expect(tls.contains("SIP/2.0 200 OK"), "the server's key: \(tls)")
+        let strangerDir = root.appendingPathComponent("stranger").path
+        _ = try TrabantBinary.run(["satellites", "--data-dir", strangerDir])  // makes a server identity there
+        let refused = try sipOverTLS(port: 64711, certificate: strangerDir + "/identity.crt", key: strangerDir + "/identity.key")
+        #expect(!refused.contains("SIP/2.0"), "another key: \(refused)")
+
+        // Both keys rotate over the pinned channel; the pairing holds.
+        let rotated = try TrabantBinary.run(["satellites", "rotate-key", "dmz-1", "--data-dir", srvDir])
+        #expect(rotated.status == 0, "\(rotated.stderr)")
+        #expect(rotated.stdout.contains("new satellite key"))
+        let serverRotated = try TrabantBinary.run(["satellites", "rotate-server-key", "--data-dir", srvDir])
+        #expect(serverRotated.status == 0, "\(serverRotated.stdout) \(serverRotated.stderr)")
+        #expect(serverRotated.stdout.contains("confirmed by: dmz-1"), "\(serverRotated.stdout)")
+        let stillOnline = try TrabantBinary.run(["satellites", "--data-dir", srvDir, "--json"])
+        #expect(stillOnline.stdout.contains("\"state\":\"online\""), "\(stillOnline.stdout)")
+        let tlsAfter = try sipOverTLS(port: 64711, certificate: srvDir + "/identity.crt", key: srvDir + "/identity.key")
+        #expect(tlsAfter.contains("SIP/2.0 200 OK"), "SIP over TLS follows the server's new key: \(tlsAfter)")
+
         // Unpairing needs --yes, and locks the server out.
         let ask = try TrabantBinary.run(["satellite", "unpair", "--data-dir", satDir])
         #expect(ask.status == 1)
@@ -79,5 +99,38 @@ struct PairingCLITests {
         let badCode = try TrabantBinary.run(["pair", "--satellite", "10.0.0.5", "--code", "123", "--data-dir", dir])
         #expect(badCode.status == 1)
         #expect(badCode.stderr.contains("20 symbols"), "\(badCode.stderr)")
+    }
+
+    /// OPTIONS over TLS with a client certificate (python's ssl), the satellite not verified
+    /// (this checks what the satellite accepts). Returns the answer or the TLS error.
+    func sipOverTLS(port: Int, certificate: String, key: String) throws -> String {
+        let script = """
+            import socket, ssl, sys
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+            try:
+                s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5))
+                s.sendall(b"OPTIONS sip:127.0.0.1 SIP/2.0\\r\\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bKcli1\\r\\n"
+                          b"Max-Forwards: 70\\r\\nFrom: <sip:cli@127.0.0.1>;tag=1\\r\\nTo: <sip:127.0.0.1>\\r\\n"
+                          b"Call-ID: cli-options-1\\r\\nCSeq: 1 OPTIONS\\r\\nContent-Length: 0\\r\\n\\r\\n")
+                data = b""
+                while b"\\r\\n\\r\\n" not in data:
+                    chunk = s.recv(4096)
+                    if not chunk: break
+                    data += chunk
+                print(data.decode(errors="replace"))
+            except (ssl.SSLError, OSError) as e:
+                print("tls error:", e)
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, "\(port)", certificate, key]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        p.waitUntilExit()
+        return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     }
 }
