@@ -80,6 +80,15 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // The satellite's firewall: one policy model → nftables / iptables rules, the per-call
+        // media port set, apply with rollback, and the connection overview.
+        .target(
+            name: "Firewall",
+            dependencies: [
+                "CallControl",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // The satellite's B2BUA: sans-I/O core, access gate, NIO TCP/TLS transport.
         .target(
             name: "CallControl",
@@ -96,7 +105,7 @@ let package = Package(
         .target(
             name: "TrabantConfig",
             dependencies: [
-                "MediaRelay", "CallControl", "SDP", "SRTP", "Management",
+                "MediaRelay", "CallControl", "SDP", "SRTP", "Management", "Firewall",
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -128,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "TrabantCLI",
             dependencies: [
-                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl", "PKI", "Management",
+                "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl", "PKI", "Management", "Firewall",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -147,7 +156,7 @@ let package = Package(
         .testTarget(
             name: "CallControlTests",
             dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TrabantCLI"]),
+        .testTarget(name: "CLITests", dependencies: ["TrabantCLI", "TestSupport"]),
         // Helpers the integration tests share: running real peers (sipp, baresip, python).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(

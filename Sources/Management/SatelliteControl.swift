@@ -35,10 +35,13 @@ public struct ControlStatus: Sendable {
 public struct SatelliteRuntime: SatelliteControl {
     public let controller: CallController
     public let relay: MediaRelay
+    /// What GetStatus says of the firewall ("unmanaged", "nftables per-call", …).
+    public let firewallState: @Sendable () -> String
 
-    public init(controller: CallController, relay: MediaRelay) {
+    public init(controller: CallController, relay: MediaRelay, firewallState: @escaping @Sendable () -> String = { "unmanaged" }) {
         self.controller = controller
         self.relay = relay
+        self.firewallState = firewallState
     }
 
     public func status() async -> ControlStatus {
@@ -46,7 +49,7 @@ public struct SatelliteRuntime: SatelliteControl {
         return ControlStatus(
             activeCalls: await controller.activeCalls(), portsInUse: Int(m.portsInUse),
             portsTotal: relay.configuration.portRange.count, draining: await controller.isDraining,
-            firewallState: "unmanaged")
+            firewallState: firewallState())
     }
 
     public func calls() async -> [CallSnapshot] { await controller.calls() }

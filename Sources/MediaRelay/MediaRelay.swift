@@ -16,6 +16,7 @@ public final class MediaRelay: Sendable {
     private let clock: @Sendable () -> Double
     private let state: Mutex<State>
     private let tunablesState: Mutex<Tunables>
+    private let portsObserver = Mutex<(@Sendable (_ opened: [UInt16], _ closed: [UInt16]) -> Void)?>(nil)
     private let bindAddress: MediaAddress
 
     struct State: Sendable {
@@ -67,6 +68,17 @@ public final class MediaRelay: Sendable {
     }
 
     public var tunables: Tunables { tunablesState.withLock { $0 } }
+
+    /// Told the ports of every call that opens (bound) and closes: the firewall's per-call
+    /// media set follows them.
+    public func onPortsChanged(_ body: @escaping @Sendable (_ opened: [UInt16], _ closed: [UInt16]) -> Void) {
+        portsObserver.withLock { $0 = body }
+    }
+
+    /// The ports of the running calls.
+    public var portsInUse: [UInt16] {
+        state.withLock { s in s.calls.values.flatMap { $0.ports.flatMap { $0 } } }
+    }
 
     /// Changes the port range and the inactivity timeout of a running relay. Calls that run
     /// keep their ports; new calls use the new range.
@@ -182,6 +194,7 @@ public final class MediaRelay: Sendable {
                 state.withLock { $0.pool.release(ports.flatMap { $0 }, now: clock()) }
                 throw RelayError(.duplicateCall, "call '\(request.id)' exists already (or the relay is shutting down)")
             }
+            portsObserver.withLock { $0 }?(ports.flatMap { $0 }, [])
             logger.debug(
                 "media call created",
                 metadata: ["media.call_id": "\(request.id)", "media.ports": "\(ports.map { $0.map(String.init) })"])
@@ -366,6 +379,7 @@ public final class MediaRelay: Sendable {
                 }
             }
         }
+        portsObserver.withLock { $0 }?([], runtime.ports.flatMap { $0 })
         logger.info(
             "media call ended",
             metadata: [

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CallControl
+import Firewall
 import Foundation
 import Logging
 import Management
@@ -40,6 +41,19 @@ struct SatelliteRunCommand: AsyncParsableCommand {
         let pins = PinSet()
         settings.sip.serverPins = pins
         let relay = try MediaRelay(configuration: settings.media, logger: Logger(label: "trabant.media"))
+        // Per-call media: the firewall's set follows the relay's live ports.
+        var firewallState = "unmanaged"
+        var portSetTask: Task<Void, Never>?
+        if settings.firewall.backend != .none {
+            firewallState = "\(settings.firewall.backend.rawValue) \(settings.firewall.mediaMode.rawValue)"
+            if settings.firewall.mediaMode == .perCall {
+                let set = MediaPortSet(
+                    backend: settings.firewall.backend == .nftables ? .nftables : .ipset,
+                    elementTimeout: settings.firewall.elementTimeout, logger: Logger(label: "trabant.firewall"))
+                relay.onPortsChanged { set.changed(opened: $0, closed: $1) }
+                portSetTask = Task { await set.run() }
+            }
+        }
         let controller = CallController(settings: settings.sip, relay: relay, logger: Logger(label: "trabant.sip"))
         let events = EventHub()
         controller.onEvent { events.publish($0) }
@@ -47,7 +61,8 @@ struct SatelliteRunCommand: AsyncParsableCommand {
         let bridge = try BridgeServer(
             settings: settings.management, identity: IdentityStore(directory: options.dataDir),
             store: PairingStore(directory: options.dataDir), serverPins: pins, events: events,
-            control: SatelliteRuntime(controller: controller, relay: relay), logger: Logger(label: "trabant.bridge"))
+            control: SatelliteRuntime(controller: controller, relay: relay, firewallState: { [firewallState] in firewallState }),
+            logger: Logger(label: "trabant.bridge"))
         bridge.whenIdentityChanges { identity in
             do {
                 try controller.replaceIdentity(identity)
@@ -71,6 +86,7 @@ struct SatelliteRunCommand: AsyncParsableCommand {
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
         await bridge.stop()
+        portSetTask?.cancel()
         await metricsServer?.stop()
         logger.info("satellite stopped")
     }

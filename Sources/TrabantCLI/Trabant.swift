@@ -5,5 +5,8 @@ struct Trabant: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trabant",
         abstract: "Self-hosted backend for mobile and desktop softphones.",
-        subcommands: [DemoCommand.self, SatelliteCommand.self, PairCommand.self, SatellitesCommand.self, BenchCommand.self])
+        subcommands: [
+            DemoCommand.self, SatelliteCommand.self, PairCommand.self, SatellitesCommand.self, FirewallCommand.self,
+            PortsCommand.self, BenchCommand.self,
+        ])
 }

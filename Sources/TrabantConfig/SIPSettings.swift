@@ -60,7 +60,7 @@ extension CallControllerSettings {
             sipThreads: try r.int("sip.threads", in: 1...16, default: min(16, System.coreCount)))
     }
 
-    static func networks(_ r: ConfigReader, _ key: String, default fallback: [String]) throws(ConfigError) -> [CIDR] {
+    public static func networks(_ r: ConfigReader, _ key: String, default fallback: [String]) throws(ConfigError) -> [CIDR] {
         var out: [CIDR] = []
         for text in try r.stringList(key, default: fallback) {
             do {

@@ -9,6 +9,7 @@ public struct SatelliteSettings: Sendable {
     public var media: RelayConfiguration
     public var sip: CallControllerSettings
     public var management: BridgeSettings
+    public var firewall: FirewallSettings
     public var log: LogSettings
     /// Where Prometheus scrapes GET /metrics; nil when off.
     public var metrics: (host: String, port: Int)?
@@ -17,7 +18,7 @@ public struct SatelliteSettings: Sendable {
         "media.bind", "media.advertise", "media.port_range", "media.port_quarantine", "media.inactivity_timeout",
         "media.max_call_duration", "media.threads", "media.read_batch",
         "metrics.listen",
-    ]).union(LogSettings.allowedKeys).union(CallControllerSettings.allowedKeys).union(BridgeSettings.allowedKeys)
+    ]).union(LogSettings.allowedKeys).union(CallControllerSettings.allowedKeys).union(BridgeSettings.allowedKeys).union(FirewallSettings.allowedKeys)
 
     public init(_ r: ConfigReader) throws(ConfigError) {
         let d = RelayConfiguration()
@@ -33,6 +34,7 @@ public struct SatelliteSettings: Sendable {
         log = try LogSettings(r)
         sip = try CallControllerSettings(r, mediaAdvertise: media.advertisedHost)
         management = try BridgeSettings(r, knownNetworks: sip.acl)
+        firewall = try FirewallSettings(r)
         let listen = try r.string("metrics.listen", default: "127.0.0.1:9280")
         if listen == "off" {
             metrics = nil
