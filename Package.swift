@@ -157,6 +157,7 @@ let package = Package(
             name: "CallControlTests",
             dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI", "TestSupport"]),
+        .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CallControl"]),
         // Helpers the integration tests share: running real peers (sipp, baresip, python).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
