@@ -50,10 +50,11 @@ public final class MediaPortSet: Sendable {
     public var livePorts: Set<UInt16> { state.withLock { $0.live } }
     public var failedBatches: Int { state.withLock { $0.failures } }
 
-    /// Applies the queued changes until cancelled; refreshes live ports every third of the
-    /// element timeout (that also restores them after the ruleset was applied anew).
+    /// Applies the queued changes until cancelled; refreshes live ports every 10 s at most
+    /// (a third of the element timeout when shorter) — that also restores them within
+    /// seconds after the ruleset was applied anew, which empties the set.
     public func run() async {
-        let refreshEvery = Double(elementTimeout) / 3
+        let refreshEvery = min(10, Double(elementTimeout) / 3)
         var lastRefresh = Date()
         let ticker = Task { [wake] in
             while !Task.isCancelled {
