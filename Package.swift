@@ -80,6 +80,17 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // Push notices sealed to the device's key (HPKE); the opener is the client SDK's too.
+        .target(name: "PushPayload", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // Push to APNs, FCM and the push relay: tokens, requests, outcomes, retries.
+        .target(
+            name: "Push",
+            dependencies: [
+                "PushPayload",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
         // The satellite's firewall: one policy model → nftables / iptables rules, the per-call
         // media port set, apply with rollback, and the connection overview.
         .target(
@@ -158,6 +169,10 @@ let package = Package(
             dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TrabantCLI", "TestSupport"]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CallControl"]),
+        .testTarget(
+            name: "PushTests",
+            dependencies: ["Push", "PushPayload", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto")]),
         // Helpers the integration tests share: running real peers (sipp, baresip, python).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(

@@ -1,0 +1,183 @@
+import Crypto
+import Foundation
+import PushPayload
+
+/// APNs token authentication: a .p8 key (P-256), its key id and the team id.
+public struct APNsCredentials: Sendable {
+    public let key: P256.Signing.PrivateKey
+    public let keyID: String
+    public let teamID: String
+
+    public init(p8 pem: String, keyID: String, teamID: String) throws(PushError) {
+        guard keyID.count == 10, keyID.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
+            throw PushError(.configuration, "apns.key_id: '\(keyID)' is not a 10-character APNs key id (e.g. ABC123DEFG)")
+        }
+        guard teamID.count == 10, teamID.allSatisfy({ $0.isASCII && ($0.isUppercase || $0.isNumber) }) else {
+            throw PushError(.configuration, "apns.team_id: '\(teamID)' is not a 10-character Apple team id")
+        }
+        do {
+            key = try P256.Signing.PrivateKey(pemRepresentation: pem)
+        } catch {
+            throw PushError(.configuration, "apns.key_file: not a P-256 private key in PEM (.p8): \(error)")
+        }
+        self.keyID = keyID
+        self.teamID = teamID
+    }
+}
+
+/// The provider token for one team, reused for 40 minutes and never renewed more often than
+/// every 20 (APNs refuses tokens older than an hour, and answers 429
+/// TooManyProviderTokenUpdates to more frequent renewals). Time is passed in.
+public struct APNsTokenCache: Sendable {
+    public static let renewAfter: Double = 40 * 60
+    public static let minimumAge: Double = 20 * 60
+    let credentials: APNsCredentials
+    public private(set) var token: String?
+    public private(set) var issuedAt: Double = -.infinity
+    public private(set) var issued = 0
+
+    public init(credentials: APNsCredentials) { self.credentials = credentials }
+
+    /// The current token, renewed when it is 40 minutes old.
+    public mutating func current(now: Double) throws -> String {
+        if let token, now - issuedAt < Self.renewAfter { return token }
+        return try issue(now: now)
+    }
+
+    /// After 403 ExpiredProviderToken: a new token, unless the last one is younger than
+    /// 20 minutes (then nil: renewing would be refused).
+    public mutating func renewAfterRejection(now: Double) throws -> String? {
+        guard now - issuedAt >= Self.minimumAge else { return nil }
+        return try issue(now: now)
+    }
+
+    mutating func issue(now: Double) throws -> String {
+        struct Claims: Encodable {
+            let iss: String
+            let iat: Int
+        }
+        let t = try JWT.es256(kid: credentials.keyID, claims: Claims(iss: credentials.teamID, iat: Int(now)), key: credentials.key)
+        token = t
+        issuedAt = now
+        issued += 1
+        return t
+    }
+}
+
+public enum APNsEnvironment: String, Sendable, CaseIterable {
+    case production, sandbox
+    public var host: String { self == .production ? "api.push.apple.com" : "api.sandbox.push.apple.com" }
+}
+
+/// One APNs notification, as an HTTP/2 request (Apple's "Sending notification requests to APNs").
+public struct APNsRequest: Sendable, Equatable {
+    public enum PushType: String, Sendable { case voip, alert }
+    public var deviceToken: String
+    public var type: PushType
+    /// The app's bundle id; VoIP pushes go to "<bundle>.voip".
+    public var bundleID: String
+    /// Seconds since 1970 after which APNs drops it (for calls: within the ring time).
+    public var expiration: Int
+    public var apnsID: UUID
+    public var collapseID: String?
+    public var sealed: SealedNotice
+
+    public init(
+        deviceToken: String, type: PushType, bundleID: String, expiration: Int, apnsID: UUID = UUID(), collapseID: String? = nil,
+        sealed: SealedNotice
+    ) throws(PushError) {
+        guard deviceToken.count >= 64, deviceToken.count <= 200, deviceToken.allSatisfy(\.isHexDigit) else {
+            throw PushError(.badToken, "an APNs device token is hex, at least 64 digits")
+        }
+        guard collapseID.map({ $0.utf8.count <= 64 }) ?? true else {
+            throw PushError(.configuration, "apns-collapse-id is at most 64 bytes")
+        }
+        self.deviceToken = deviceToken.lowercased()
+        self.type = type
+        self.bundleID = bundleID
+        self.expiration = expiration
+        self.apnsID = apnsID
+        self.collapseID = collapseID
+        self.sealed = sealed
+    }
+
+    public var path: String { "/3/device/\(deviceToken)" }
+    public var topic: String { type == .voip ? bundleID + ".voip" : bundleID }
+
+    public func headers(token: String) -> [(String, String)] {
+        var h = [
+            ("authorization", "bearer \(token)"), ("apns-push-type", type.rawValue), ("apns-topic", topic),
+            ("apns-priority", type == .voip ? "10" : "10"), ("apns-expiration", "\(expiration)"),
+            ("apns-id", apnsID.uuidString.lowercased()), ("content-type", "application/json"),
+        ]
+        if let collapseID { h.append(("apns-collapse-id", collapseID)) }
+        return h
+    }
+
+    /// VoIP: only the sealed notice (PushKit hands the whole payload to the app). Alert: a
+    /// generic, content-free text and mutable-content, so the app's extension can open it.
+    public var body: [UInt8] {
+        struct VoIP: Encodable { let trabant: SealedNotice }
+        struct Alert: Encodable {
+            struct APS: Encodable {
+                struct Text: Encodable { let title: String }
+                let alert: Text
+                let mutableContent: Int
+                enum CodingKeys: String, CodingKey {
+                    case alert
+                    case mutableContent = "mutable-content"
+                }
+            }
+            let aps: APS
+            let trabant: SealedNotice
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = type == .voip
+            ? try? encoder.encode(VoIP(trabant: sealed))
+            : try? encoder.encode(Alert(aps: .init(alert: .init(title: "Call"), mutableContent: 1), trabant: sealed))
+        return Array(data ?? Data())
+    }
+}
+
+/// What became of a push, from the provider's answer.
+public enum PushOutcome: Sendable, Equatable {
+    case delivered
+    /// Try again later (429, 5xx); `after` is the provider's Retry-After when it gave one.
+    case retry(reason: String, after: Double?)
+    /// The token is dead: the directory should drop it (APNs 410/BadDeviceToken, FCM UNREGISTERED).
+    case deadToken(reason: String)
+    /// Our credentials were refused (renew the token and try once more, or fix the config).
+    case authentication(reason: String)
+    /// The request was wrong; retrying will not help.
+    case rejected(status: Int, reason: String)
+}
+
+extension APNsRequest {
+    /// Apple's status codes and reasons ("Handling notification responses from APNs").
+    public static func outcome(status: Int, body: [UInt8], retryAfter: String?) -> PushOutcome {
+        struct Reason: Decodable { let reason: String? }
+        let reason = (try? JSONDecoder().decode(Reason.self, from: Data(body)))?.reason ?? "HTTP \(status)"
+        switch status {
+        case 200: return .delivered
+        case 410: return .deadToken(reason: reason)
+        case 400 where ["BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered"].contains(reason):
+            return .deadToken(reason: reason)
+        case 403 where ["ExpiredProviderToken", "InvalidProviderToken", "MissingProviderToken"].contains(reason):
+            return .authentication(reason: reason)
+        case 429, 500, 503: return .retry(reason: reason, after: RetryPolicy.seconds(retryAfter))
+        default: return .rejected(status: status, reason: reason)
+        }
+    }
+}
+
+public struct PushError: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: Sendable, Equatable { case configuration, badToken, transport, proxy, provider, overloaded }
+    public let code: Code
+    public let message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+}
