@@ -1,0 +1,265 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import PushPayload
+import SwiftASN1
+import Synchronization
+import X509
+
+/// A private CA and a certificate for the providers' names, so that the client verifies the
+/// emulator exactly as it verifies Apple and Google (names, chain, dates).
+struct TestCA {
+    let certificate: Certificate
+    let key: P256.Signing.PrivateKey
+    let leaf: Certificate
+    let leafKey: P256.Signing.PrivateKey
+
+    init(names: [String], commonName: String = "Trabant test CA") throws {
+        key = P256.Signing.PrivateKey()
+        let caName = try DistinguishedName { CommonName(commonName) }
+        let now = Date()
+        certificate = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(key.publicKey), notValidBefore: now - 3600,
+            notValidAfter: now + 86400, issuer: caName, subject: caName, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try .init {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(digitalSignature: true, keyCertSign: true))
+            }, issuerPrivateKey: .init(key))
+        leafKey = P256.Signing.PrivateKey()
+        leaf = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey), notValidBefore: now - 3600,
+            notValidAfter: now + 86400, issuer: caName, subject: try DistinguishedName { CommonName(names[0]) },
+            signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try .init {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage([.serverAuth])
+                SubjectAlternativeNames(names.map { .dnsName($0) })
+            }, issuerPrivateKey: .init(key))
+    }
+
+    var nioRoot: NIOSSLCertificate { get throws { try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem) } }
+
+    func serverContext() throws -> NIOSSLContext {
+        var c = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(leaf.serializeAsPEM().pemString.utf8), format: .pem))],
+            privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(leafKey.pemRepresentation.utf8), format: .pem)))
+        c.applicationProtocols = ["h2", "http/1.1"]
+        return try NIOSSLContext(configuration: c)
+    }
+}
+
+/// APNs, Google's OAuth2 token endpoint and FCM HTTP v1 as documented, on one HTTP/2 + TLS
+/// port: they check headers, JWTs (signature, kid, iss, iat) and payloads, and answer with the
+/// services' own error bodies.
+final class ProviderEmulator: Sendable {
+    struct Push: Sendable {
+        var provider: String
+        var token: String
+        var headers: [String: String]
+        var body: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:] }
+        var bytes: [UInt8]
+    }
+
+    struct State: Sendable {
+        var pushes: [Push] = []
+        var deadTokens: Set<String> = []
+        var accessTokens: Set<String> = []
+        var tokenRequests = 0
+        var apnsTokensSeen: Set<String> = []
+        /// The next answers to force (status, body, retry-after), before normal handling.
+        var forced: [(Int, String, String?)] = []
+    }
+
+    static let names = ["api.push.apple.com", "api.sandbox.push.apple.com", "fcm.googleapis.com", "oauth2.googleapis.com"]
+
+    let ca: TestCA
+    let apnsKey: P256.Signing.PublicKey
+    let keyID: String
+    let teamID: String
+    let bundleID: String
+    let fcmKey: _RSA.Signing.PublicKey
+    let fcmProject: String
+    let fcmEmail: String
+    let tokenURI: String
+    let state = Mutex(State())
+    let channel: Channel
+    var port: Int { channel.localAddress?.port ?? 0 }
+
+    init(
+        apnsKey: P256.Signing.PublicKey, keyID: String, teamID: String, bundleID: String, fcmKey: _RSA.Signing.PublicKey,
+        fcmProject: String, fcmEmail: String, tokenURI: (Int) -> String
+    ) async throws {
+        let ca = try TestCA(names: Self.names)
+        self.ca = ca
+        self.apnsKey = apnsKey
+        self.keyID = keyID
+        self.teamID = teamID
+        self.bundleID = bundleID
+        self.fcmKey = fcmKey
+        self.fcmProject = fcmProject
+        self.fcmEmail = fcmEmail
+        let context = try ca.serverContext()
+        let box = EmulatorBox()
+        let ch = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
+                    _ = try ch.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                            try stream.pipeline.syncOperations.addHandler(Handler(box: box))
+                        }
+                    }
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        channel = ch
+        self.tokenURI = tokenURI(ch.localAddress?.port ?? 0)
+        box.emulator.withLock { $0 = self }
+    }
+
+    func stop() { channel.close(promise: nil) }
+
+    var pushes: [Push] { state.withLock { $0.pushes } }
+
+    func force(_ status: Int, _ body: String, retryAfter: String? = nil, times: Int = 1) {
+        state.withLock { s in for _ in 0..<times { s.forced.append((status, body, retryAfter)) } }
+    }
+
+    // MARK: handling
+
+    func handle(method: String, path: String, headers: [String: String], body: [UInt8]) -> (Int, [(String, String)], String) {
+        if let forced = state.withLock({ s -> (Int, String, String?)? in s.forced.isEmpty ? nil : s.forced.removeFirst() }) {
+            return (forced.0, forced.2.map { [("retry-after", $0)] } ?? [], forced.1)
+        }
+        if path == "/token" || path.hasSuffix("/token") { return oauth(body) }
+        if path.hasPrefix("/3/device/") { return apns(path: path, headers: headers, body: body) }
+        if path.hasPrefix("/v1/projects/") { return fcm(path: path, headers: headers, body: body) }
+        return (404, [], "{}")
+    }
+
+    func apnsError(_ status: Int, _ reason: String) -> (Int, [(String, String)], String) {
+        let ts = status == 410 ? ",\"timestamp\":\(Int(Date().timeIntervalSince1970 * 1000))" : ""
+        return (status, [("apns-id", UUID().uuidString)], "{\"reason\":\"\(reason)\"\(ts)}")
+    }
+
+    func apns(path: String, headers: [String: String], body: [UInt8]) -> (Int, [(String, String)], String) {
+        let token = String(path.dropFirst("/3/device/".count))
+        guard let auth = headers["authorization"], auth.hasPrefix("bearer ") else { return apnsError(403, "MissingProviderToken") }
+        switch verifyES256(String(auth.dropFirst(7))) {
+        case .invalid: return apnsError(403, "InvalidProviderToken")
+        case .expired: return apnsError(403, "ExpiredProviderToken")
+        case .ok(let jwt): state.withLock { _ = $0.apnsTokensSeen.insert(jwt) }
+        }
+        guard token.count >= 64, token.allSatisfy(\.isHexDigit) else { return apnsError(400, "BadDeviceToken") }
+        guard let type = headers["apns-push-type"], ["voip", "alert"].contains(type) else { return apnsError(400, "InvalidPushType") }
+        guard headers["apns-topic"] == (type == "voip" ? bundleID + ".voip" : bundleID) else { return apnsError(400, "DeviceTokenNotForTopic") }
+        guard headers["apns-priority"].map({ ["5", "10"].contains($0) }) ?? true else { return apnsError(400, "BadPriority") }
+        guard headers["apns-expiration"].flatMap(Int.init) != nil else { return apnsError(400, "BadExpirationDate") }
+        guard body.count <= (type == "voip" ? 5120 : 4096) else { return apnsError(413, "PayloadTooLarge") }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let sealed = json["trabant"] as? [String: Any], sealed["ct"] is String, sealed["kid"] is String
+        else { return apnsError(400, "PayloadEmpty") }
+        if state.withLock({ $0.deadTokens.contains(token) }) { return apnsError(410, "Unregistered") }
+        state.withLock { $0.pushes.append(Push(provider: "apns", token: token, headers: headers, bytes: body)) }
+        return (200, [("apns-id", headers["apns-id"] ?? UUID().uuidString)], "")
+    }
+
+    enum JWTCheck { case ok(String), invalid, expired }
+
+    func verifyES256(_ jwt: String) -> JWTCheck {
+        let parts = jwt.split(separator: ".").map(String.init)
+        guard parts.count == 3, let h = Data(base64URL: parts[0]), let c = Data(base64URL: parts[1]), let s = Data(base64URL: parts[2]),
+            let header = try? JSONSerialization.jsonObject(with: h) as? [String: Any],
+            let claims = try? JSONSerialization.jsonObject(with: c) as? [String: Any],
+            header["alg"] as? String == "ES256", header["kid"] as? String == keyID, claims["iss"] as? String == teamID,
+            let iat = claims["iat"] as? Int, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: s),
+            apnsKey.isValidSignature(sig, for: Data((parts[0] + "." + parts[1]).utf8))
+        else { return .invalid }
+        return Date().timeIntervalSince1970 - Double(iat) > 3600 ? .expired : .ok(jwt)
+    }
+
+    func oauth(_ body: [UInt8]) -> (Int, [(String, String)], String) {
+        let form = Dictionary(
+            String(decoding: body, as: UTF8.self).split(separator: "&").compactMap { pair -> (String, String)? in
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                return kv.count == 2 ? (kv[0], kv[1].removingPercentEncoding ?? kv[1]) : nil
+            }, uniquingKeysWith: { a, _ in a })
+        let bad = (400, [("content-type", "application/json")], #"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#)
+        guard form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer", let jwt = form["assertion"] else { return bad }
+        let parts = jwt.split(separator: ".").map(String.init)
+        guard parts.count == 3, let c = Data(base64URL: parts[1]), let s = Data(base64URL: parts[2]),
+            let claims = try? JSONSerialization.jsonObject(with: c) as? [String: Any], claims["iss"] as? String == fcmEmail,
+            claims["scope"] as? String == "https://www.googleapis.com/auth/firebase.messaging",
+            claims["aud"] as? String == tokenURI,
+            fcmKey.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: s), for: Data((parts[0] + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5)
+        else { return bad }
+        let token = "ya29." + UUID().uuidString
+        state.withLock {
+            $0.accessTokens.insert(token)
+            $0.tokenRequests += 1
+        }
+        return (200, [("content-type", "application/json")], "{\"access_token\":\"\(token)\",\"expires_in\":3599,\"token_type\":\"Bearer\"}")
+    }
+
+    func fcmError(_ status: Int, _ state: String, _ code: String?) -> (Int, [(String, String)], String) {
+        let details = code.map { ",\"details\":[{\"@type\":\"type.googleapis.com/google.firebase.fcm.v1.FcmError\",\"errorCode\":\"\($0)\"}]" } ?? ""
+        return (status, [("content-type", "application/json")], "{\"error\":{\"code\":\(status),\"message\":\"\(state)\",\"status\":\"\(state)\"\(details)}}")
+    }
+
+    func fcm(path: String, headers: [String: String], body: [UInt8]) -> (Int, [(String, String)], String) {
+        guard let auth = headers["authorization"], auth.hasPrefix("Bearer "),
+            state.withLock({ $0.accessTokens.contains(String(auth.dropFirst(7))) })
+        else { return fcmError(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR") }
+        guard path == "/v1/projects/\(fcmProject)/messages:send" else { return fcmError(403, "PERMISSION_DENIED", "SENDER_ID_MISMATCH") }
+        guard let json = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let message = json["message"] as? [String: Any], let token = message["token"] as? String,
+            let data = message["data"] as? [String: String], data["ct"] != nil,
+            let android = message["android"] as? [String: String], ["high", "normal"].contains(android["priority"] ?? "")
+        else { return fcmError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT") }
+        if state.withLock({ $0.deadTokens.contains(token) }) { return fcmError(404, "NOT_FOUND", "UNREGISTERED") }
+        state.withLock { $0.pushes.append(Push(provider: "fcm", token: token, headers: headers, bytes: body)) }
+        return (200, [("content-type", "application/json")], "{\"name\":\"projects/\(fcmProject)/messages/\(UUID().uuidString)\"}")
+    }
+
+    /// One HTTP/2 stream: collect the request, answer it.
+    final class Handler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let box: EmulatorBox
+        var head: HTTPRequestHead?
+        var body: [UInt8] = []
+
+        init(box: EmulatorBox) { self.box = box }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let h): head = h
+            case .body(var b): body += b.readBytes(length: b.readableBytes) ?? []
+            case .end:
+                guard let head, let emulator = box.emulator.withLock({ $0 }) else { return }
+                var headers: [String: String] = [:]
+                for (k, v) in head.headers { headers[k.lowercased()] = v }
+                let (status, extra, text) = emulator.handle(method: "\(head.method)", path: head.uri, headers: headers, body: body)
+                var h = HTTPHeaders(extra)
+                h.add(name: "content-length", value: "\(text.utf8.count)")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .init(statusCode: status), headers: h))), promise: nil)
+                if !text.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+    }
+}
+
+final class EmulatorBox: Sendable {
+    let emulator = Mutex<ProviderEmulator?>(nil)
+}
