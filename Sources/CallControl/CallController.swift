@@ -63,6 +63,8 @@ public final class CallController: Service, Sendable {
         var pending: [NextHop: EventLoopFuture<Channel>] = [:]
         var nextID: UInt64 = 0
         var listeners: [Channel] = []
+        /// Connections over TLS (closed when the pinned server keys narrow).
+        var tls: Set<ConnectionID> = []
     }
 
     struct SecurityLog {
@@ -86,6 +88,17 @@ public final class CallController: Service, Sendable {
         self.shards = shards
         gate = Mutex(AccessGate(networks: settings.acl, limits: settings.limits, deniedUserAgents: settings.deniedUserAgents))
         identity = Mutex(settings.tlsIdentity)
+        settings.serverPins.onNarrowed { [weak self] in self?.closeTLSConnections() }
+    }
+
+    /// TLS connections made under trust that no longer holds (before pairing, or with a key
+    /// that was revoked) are closed; the server reconnects with a key that is pinned now.
+    func closeTLSConnections() {
+        let channels = registry.withLock { r in r.tls.compactMap { r.connections[$0] } }
+        if !channels.isEmpty {
+            logger.notice("closing TLS connections made under the previous pins", metadata: ["sip.connections": "\(channels.count)"])
+        }
+        for c in channels { c.close(promise: nil) }
     }
 
     /// The satellite's identity rotated: new TLS connections (in and out) present the new one.
@@ -196,7 +209,7 @@ public final class CallController: Service, Sendable {
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if tls { try channel.pipeline.syncOperations.addHandler(try self.serverTLSHandler()) }
-                    try self.addSIPHandlers(channel, hop: nil)
+                    try self.addSIPHandlers(channel, hop: nil, tls: tls)
                 }
             }
         return try await bootstrap.bind(host: settings.bindHost, port: port).get()
@@ -297,11 +310,12 @@ public final class CallController: Service, Sendable {
         }
     }
 
-    private func addSIPHandlers(_ channel: Channel, hop: NextHop?) throws {
+    private func addSIPHandlers(_ channel: Channel, hop: NextHop?, tls: Bool) throws {
         let id = registry.withLock { r -> ConnectionID in
             r.nextID += 1
             let id = ConnectionID(r.nextID)
             r.connections[id] = channel
+            if tls { r.tls.insert(id) }
             if let hop { r.byHop[hop] = id }
             return id
         }
@@ -335,6 +349,7 @@ public final class CallController: Service, Sendable {
                 onClose: { [self] id in
                     registry.withLock { r in
                         r.connections[id] = nil
+                        r.tls.remove(id)
                         if let hop = r.byHop.first(where: { $0.value == id })?.key { r.byHop[hop] = nil }
                     }
                     for shard in shards { shard.loop.execute { self.deliver(.connectionClosed(id), to: shard) } }
@@ -435,7 +450,7 @@ public final class CallController: Service, Sendable {
             .channelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     if hop.tls { try channel.pipeline.syncOperations.addHandler(try self.clientTLSHandler()) }
-                    try self.addSIPHandlers(channel, hop: hop)
+                    try self.addSIPHandlers(channel, hop: hop, tls: hop.tls)
                 }
             }
             .connect(to: address)

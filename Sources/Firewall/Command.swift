@@ -20,25 +20,31 @@ public enum Command {
         guard let exe = path(name) else {
             throw FirewallError("\(name) is not installed (apt-get install \(name == "nft" ? "nftables" : name == "ipset" ? "ipset" : "iptables"))")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        p.standardInput = stdin
-        p.standardOutput = stdout
-        p.standardError = stderr
+        // Files, not pipes: no deadlock on large output, no SIGPIPE when the tool exits early.
+        let dir = FileManager.default.temporaryDirectory
+        let id = "trabant-cmd-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let inURL = dir.appendingPathComponent(id + ".in")
+        let outURL = dir.appendingPathComponent(id + ".out")
+        let errURL = dir.appendingPathComponent(id + ".err")
+        defer {
+            for u in [inURL, outURL, errURL] { try? FileManager.default.removeItem(at: u) }
+        }
         do {
+            try Data((input ?? "").utf8).write(to: inURL)
+            for u in [outURL, errURL] { _ = FileManager.default.createFile(atPath: u.path, contents: nil) }
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = args
+            p.standardInput = try FileHandle(forReadingFrom: inURL)
+            p.standardOutput = try FileHandle(forWritingTo: outURL)
+            p.standardError = try FileHandle(forWritingTo: errURL)
             try p.run()
+            p.waitUntilExit()
+            return Result(
+                status: p.terminationStatus, stdout: (try? String(contentsOf: outURL, encoding: .utf8)) ?? "",
+                stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
         } catch {
             throw FirewallError("cannot run \(exe): \(error.localizedDescription)")
         }
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try? stdin.fileHandleForWriting.close()
-        let out = stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = stderr.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 }

@@ -70,52 +70,63 @@ public final class MediaPortSet: Sendable {
                 refresh = true
                 lastRefresh = Date()
             }
-            let (add, remove) = state.withLock { s -> ([UInt16], [UInt16]) in
-                let add = refresh ? s.live : s.add
+            let (add, remove, live) = state.withLock { s -> ([UInt16], [UInt16], [UInt16]) in
                 defer {
                     s.add = []
                     s.remove = []
                 }
-                return (add.sorted(), s.remove.sorted())
+                return (s.add.sorted(), s.remove.sorted(), refresh ? s.live.sorted() : [])
             }
-            if !add.isEmpty || !remove.isEmpty { flush(add: add, remove: remove) }
+            if !add.isEmpty || !remove.isEmpty || !live.isEmpty { flush(add: add, remove: remove, refresh: live) }
             try? await Task.sleep(for: .milliseconds(20))
         }
     }
 
-    func flush(add: [UInt16], remove: [UInt16]) {
+    /// One tool run for the batch. What fails is queued again (unless a newer change to the
+    /// same port came meanwhile), so neither an open nor a close is lost.
+    func flush(add: [UInt16], remove: [UInt16], refresh: [UInt16]) {
+        var ok = false
+        var detail = ""
         do {
-            let r = try apply(add: add, remove: remove)
-            if r.ok {
-                state.withLock { $0.batches += 1 }
-                return
-            }
-            // A removal of an element that is gone already (expired, or the table was
-            // re-applied) fails the whole nft batch: retry the parts one by one.
-            if backend == .nftables {
-                _ = try apply(add: add, remove: [])
-                for p in remove { _ = try apply(add: [], remove: [p]) }
-            }
-            state.withLock { $0.failures += 1 }
-            logger.warning("media port set update failed once", metadata: ["error": "\(r.stderr.prefix(300))"])
+            let r = try apply(add: add, remove: remove, refresh: refresh)
+            ok = r.ok
+            detail = r.stderr
         } catch {
-            state.withLock { $0.failures += 1 }
-            logger.error("media port set cannot be updated", metadata: ["error": "\(error)"])
+            detail = "\(error)"
         }
+        if ok {
+            state.withLock { $0.batches += 1 }
+            return
+        }
+        state.withLock { s in
+            s.failures += 1
+            for p in add where s.live.contains(p) && !s.remove.contains(p) { s.add.insert(p) }
+            for p in remove where !s.live.contains(p) && !s.add.contains(p) { s.remove.insert(p) }
+        }
+        logger.warning("media port set update failed; retrying", metadata: ["error": "\(detail.prefix(300))"])
     }
 
-    func apply(add: [UInt16], remove: [UInt16]) throws(FirewallError) -> Command.Result {
+    /// nftables: every element is first made to exist, so the deletes never fail the
+    /// transaction; a refresh deletes and re-adds (before Linux 6.12 adding an element that
+    /// exists does not renew its timeout). ipset: -exist makes adds renew and deletes idempotent.
+    func apply(add: [UInt16], remove: [UInt16], refresh: [UInt16]) throws(FirewallError) -> Command.Result {
         switch backend {
         case .nftables:
-            var script = ""
-            let table = "inet \(FirewallNames.nftTable) \(FirewallNames.nftMediaSet)"
-            if !add.isEmpty {
-                script += "add element \(table) { \(add.map { "\($0) timeout \(elementTimeout)s" }.joined(separator: ", ")) }\n"
+            let set = "inet \(FirewallNames.nftTable) \(FirewallNames.nftMediaSet)"
+            func list(_ ports: [UInt16], timeout: Bool) -> String {
+                ports.map { timeout ? "\($0) timeout \(elementTimeout)s" : "\($0)" }.joined(separator: ", ")
             }
-            if !remove.isEmpty { script += "delete element \(table) { \(remove.map(String.init).joined(separator: ", ")) }\n" }
+            let touched = Array(Set(remove + refresh)).sorted()
+            var script = ""
+            if !touched.isEmpty {
+                script += "add element \(set) { \(list(touched, timeout: true)) }\n"
+                script += "delete element \(set) { \(list(touched, timeout: false)) }\n"
+            }
+            let adds = Array(Set(add + refresh)).sorted()
+            if !adds.isEmpty { script += "add element \(set) { \(list(adds, timeout: true)) }\n" }
             return try Command.run("nft", ["-f", "-"], input: script)
         case .ipset:
-            var lines = add.map { "add \(FirewallNames.ipset) \($0) timeout \(elementTimeout)" }
+            var lines = Array(Set(add + refresh)).sorted().map { "add \(FirewallNames.ipset) \($0) timeout \(elementTimeout)" }
             lines += remove.map { "del \(FirewallNames.ipset) \($0)" }
             return try Command.run("ipset", ["-exist", "restore"], input: lines.joined(separator: "\n") + "\n")
         }

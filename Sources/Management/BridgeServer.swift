@@ -31,6 +31,7 @@ public final class BridgeServer: Sendable {
     let knownNetworks: Mutex<[CIDR]>
     /// One ApplyConfig at a time.
     let applying = Mutex(false)
+    let reloading = Mutex(())
 
     struct State {
         var paired: PairedServer?
@@ -129,14 +130,23 @@ public final class BridgeServer: Sendable {
         }
     }
 
-    /// Reads the pairing state from disk into the pins.
+    /// Reads the pairing state from disk into the pins, one reader at a time (a read and its
+    /// application are never overtaken by an older read). When trust narrows, open event
+    /// streams end (their callers must come back with a key that is still trusted).
     func reload() throws {
+        try reloading.withLock { _ in try reloadLocked() }
+    }
+
+    private func reloadLocked() throws {
         let paired = try store.paired()
         let changed = state.withLock { s -> Bool in
             defer { s.paired = paired }
             return s.paired != paired
         }
-        serverPins.replace(with: Set(paired?.fingerprints ?? []))
+        let before = serverPins.current
+        let now = Set(paired?.fingerprints ?? [])
+        serverPins.replace(with: now)
+        if !before.isSubset(of: now) { events.finishAll() }
         if changed, paired == nil, state.withLock({ $0.server != nil }) {
             logger.notice("unpaired: the satellite is open for pairing again")
             try announce()

@@ -83,7 +83,12 @@ struct BridgeService: Trabant_Bridge_V1_SatelliteBridge.SimpleServiceProtocol {
             bridge.refuse("pairing_refused", source: address, detail: error.message)
             throw RPCError(code: error.rpcCode, message: error.message)
         }
-        try bridge.reload()
+        do {
+            try bridge.reload()
+        } catch {
+            // Paired and persisted already; the poll picks it up within a second.
+            bridge.logger.error("paired, but reloading the pairing failed", metadata: ["error": "\(error)"])
+        }
         bridge.events.publish(ControllerEvent(category: .security, kind: "paired", source: address, detail: "\(server)"))
         bridge.logger.notice(
             "paired with the server", metadata: ["server.address": "\(address)", "server.fingerprint": "\(server)"])

@@ -33,6 +33,8 @@ public enum PairingMode: String, Sendable, CaseIterable {
 /// made by a command is seen by the running satellite at its next look.
 public final class PairingStore: Sendable {
     public let directory: String
+    /// One change at a time in this process (concurrent Pair calls, the reload poll).
+    let lock = Mutex(())
     /// Wrong proofs a code survives; then it is burnt and a new one must be fetched locally.
     public static let maxFailures = 5
 
@@ -51,11 +53,15 @@ public final class PairingStore: Sendable {
     }
 
     public func save(_ server: PairedServer) throws(PairingError) {
-        try write(server, pairedPath)
+        try lock.withLock { _ throws(PairingError) in try write(server, pairedPath) }
     }
 
     /// Forgets the server (run locally only): the satellite is open for pairing again.
     public func unpair() throws(PairingError) -> PairedServer? {
+        try lock.withLock { _ throws(PairingError) in try unpairLocked() }
+    }
+
+    func unpairLocked() throws(PairingError) -> PairedServer? {
         let was = try paired()
         if was != nil {
             do {
@@ -72,6 +78,10 @@ public final class PairingStore: Sendable {
     /// The code to show: the valid one, or a fresh one (persisted) when there is none or it
     /// expired. Nil when paired.
     public func codeToShow(now: Date = Date(), ttl: Double) throws(PairingError) -> (code: PairingCode, expires: Date)? {
+        try lock.withLock { _ throws(PairingError) in try codeToShowLocked(now: now, ttl: ttl) }
+    }
+
+    func codeToShowLocked(now: Date, ttl: Double) throws(PairingError) -> (code: PairingCode, expires: Date)? {
         guard try paired() == nil else { return nil }
         if let issued = try issued(), issued.expiresAt > now, let code = try? PairingCode(typed: issued.code) {
             return (code, issued.expiresAt)
@@ -93,6 +103,15 @@ public final class PairingStore: Sendable {
     public func pair(
         proof: [UInt8], satellite: Fingerprint, server: Fingerprint, address: String, name: String,
         mode: PairingMode, now: Date = Date()
+    ) throws(PairingError) -> PairingCode? {
+        try lock.withLock { _ throws(PairingError) in
+            try pairLocked(proof: proof, satellite: satellite, server: server, address: address, name: name, mode: mode, now: now)
+        }
+    }
+
+    func pairLocked(
+        proof: [UInt8], satellite: Fingerprint, server: Fingerprint, address: String, name: String,
+        mode: PairingMode, now: Date
     ) throws(PairingError) -> PairingCode? {
         if let existing = try paired() {
             throw PairingError(
@@ -128,7 +147,7 @@ public final class PairingStore: Sendable {
             code = c
         }
         removeCode()
-        try save(PairedServer(fingerprints: [server], address: address, name: name, pairedAt: now))
+        try write(PairedServer(fingerprints: [server], address: address, name: name, pairedAt: now), pairedPath)
         return code
     }
 

@@ -181,9 +181,12 @@ public final class MediaRelay: Sendable {
             }
             let worker = chosen ?? nextWorker()
             let runtime = CallRuntime(worker: worker, core: core, ports: ports, fds: fds, v6: bindAddress.isIPv6)
+            let observer = portsObserver.withLock { $0 }
             let duplicate = state.withLock { s -> Bool in
                 if s.calls[request.id] != nil || s.shuttingDown { return true }
                 s.calls[request.id] = runtime
+                // Under the pool's lock: opens and closes of one port reach the observer in order.
+                observer?(ports.flatMap { $0 }, [])
                 s.metrics.callsCreated += 1
                 s.metrics.callsActive = s.calls.count
                 s.metrics.portsInUse = s.pool.inUseCount
@@ -194,7 +197,6 @@ public final class MediaRelay: Sendable {
                 state.withLock { $0.pool.release(ports.flatMap { $0 }, now: clock()) }
                 throw RelayError(.duplicateCall, "call '\(request.id)' exists already (or the relay is shutting down)")
             }
-            portsObserver.withLock { $0 }?(ports.flatMap { $0 }, [])
             logger.debug(
                 "media call created",
                 metadata: ["media.call_id": "\(request.id)", "media.ports": "\(ports.map { $0.map(String.init) })"])
@@ -368,8 +370,10 @@ public final class MediaRelay: Sendable {
 
     private func finish(_ id: String, _ runtime: CallRuntime, _ final: CallStatistics, _ reason: CallEndReason) {
         let clock = self.clock
+        let observer = portsObserver.withLock { $0 }
         state.withLock { s in
             s.pool.release(runtime.ports.flatMap { $0 }, now: clock())
+            observer?([], runtime.ports.flatMap { $0 })
             s.metrics.portsInUse = s.pool.inUseCount
             s.metrics.callsEnded[reason, default: 0] += 1
             for leg in final.legs {
@@ -379,7 +383,6 @@ public final class MediaRelay: Sendable {
                 }
             }
         }
-        portsObserver.withLock { $0 }?([], runtime.ports.flatMap { $0 })
         logger.info(
             "media call ended",
             metadata: [

@@ -13,6 +13,9 @@ public struct Fingerprint: Hashable, Sendable, CustomStringConvertible, Codable 
     /// From 64 hex digits, with or without colons.
     public init(hex text: String) throws(PKIError) {
         let digits = text.filter { $0 != ":" }.lowercased()
+        if let bad = digits.first(where: { !$0.isHexDigit }) {
+            throw PKIError(.badFingerprint, "'\(bad)' in the fingerprint is not a hex digit")
+        }
         guard digits.count == 64 else {
             throw PKIError(.badFingerprint, "a fingerprint is 64 hex digits (SHA-256), got \(digits.count) characters")
         }

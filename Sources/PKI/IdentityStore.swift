@@ -39,6 +39,14 @@ public struct IdentityStore: Sendable {
         do {
             return try Identity(certificatePEM: certPEM, privateKeyPEM: keyPEM)
         } catch {
+            // A rotation that stopped between the key's and the certificate's rename leaves
+            // the next identity beside: when it holds this key, it is the identity.
+            let next = IdentityStore(directory: directory, name: name + ".next")
+            if !name.hasSuffix(".next"), let n = try? next.load(), n.privateKeyPEM == keyPEM {
+                try save(n)
+                next.remove()
+                return n
+            }
             throw PKIError(error.code, "\(directory): \(error.message)")
         }
     }
@@ -68,9 +76,12 @@ public struct IdentityStore: Sendable {
 
     /// Writes atomically (temporary file, then rename) with mode 0600 from the start.
     public static func writePrivate(_ text: String, to path: String) throws(PKIError) {
-        let tmp = path + ".tmp-\(getpid())"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        // A fresh, unguessable temporary name, created exclusively (no symlink, no file that
+        // someone prepared with a wider mode), forced to 0600.
+        let tmp = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw PKIError(.io, "cannot write \(tmp): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)
         let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)

@@ -111,6 +111,12 @@ struct FirewallApplyCommand: AsyncParsableCommand {
         guard (1...3600).contains(confirmWithin) else { throw ValidationError("--confirm-within must be 1 to 3600 seconds") }
         let (settings, p) = try policy.load()
         let applier = FirewallApplier(backend: settings.firewall.effective(backend), directory: dataDir)
+        if FileManager.default.fileExists(atPath: applier.pendingPath) {
+            // The saved previous ruleset is the known-good one; a second apply would replace it.
+            FileHandle.standardError.write(Data(
+                "trabant: another 'firewall apply' waits for its confirmation; confirm it or let it roll back first\n".utf8))
+            throw ExitCode(1)
+        }
         do {
             try applier.apply(p)
         } catch {

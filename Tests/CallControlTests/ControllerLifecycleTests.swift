@@ -108,8 +108,14 @@ struct ControllerLifecycleTests {
         let open = try await TLSClient.options(python: python, port: port, trust: satCert, in: dir)
         #expect(open.output.contains("SIP/2.0 200 OK"), "before pairing: \(open.output.prefix(300))")
 
+        // A connection made before pairing is closed when the satellite pairs.
+        async let held = TLSClient.options(python: python, port: port, trust: satCert, client: strangerFiles, hold: true, in: dir)
+        try await Task.sleep(for: .milliseconds(1500))
+
         // Paired: the server's key only.
         pins.replace(with: [server.fingerprint])
+        let heldOutput = try await held.output
+        #expect(heldOutput.contains("SIP/2.0 200 OK") && heldOutput.contains("closed by the satellite"), "\(heldOutput)")
         let paired = try await TLSClient.options(python: python, port: port, trust: satCert, client: serverFiles, in: dir)
         #expect(paired.output.contains("SIP/2.0 200 OK"), "the pinned server: \(paired.output.prefix(300))")
         let foreign = try await TLSClient.options(python: python, port: port, trust: satCert, client: strangerFiles, in: dir)
@@ -169,12 +175,16 @@ enum TLSClient {
                 data += chunk
             print(s.version())
             print(data.decode(errors="replace"))
+            if len(sys.argv) > 5 and sys.argv[5] == "hold":
+                sys.stdout.flush()
+                s.settimeout(8)
+                print("closed by the satellite" if s.recv(100) == b"" else "more data")
         except (ssl.SSLError, OSError) as e:
             print("tls error:", e)
         """
 
     static func options(
-        python: String, port: Int, trust: String, client: (String, String)? = nil, in dir: URL
+        python: String, port: Int, trust: String, client: (String, String)? = nil, hold: Bool = false, in dir: URL
     ) async throws -> External.Result {
         let scriptPath = dir.appendingPathComponent("client.py").path
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
@@ -182,6 +192,6 @@ enum TLSClient {
         try SIPText.options().write(to: input, atomically: true, encoding: .utf8)
         let certArgs = client.map { " \($0.0) \($0.1)" } ?? ""
         return try await External.run(
-            "/bin/sh", ["-c", "\(python) \(scriptPath) \(port) \(trust)\(certArgs) < \(input.path)"], timeout: 20)
+            "/bin/sh", ["-c", "\(python) \(scriptPath) \(port) \(trust)\(certArgs)\(hold ? " hold" : "") < \(input.path)"], timeout: 20)
     }
 }

@@ -75,7 +75,7 @@ struct NoticeSealTests {
         let device = Curve25519.KeyAgreement.PrivateKey()
         let sealed = try NoticeSeal.seal(Self.notice, to: DevicePushKey(id: "dev-7", publicKey: device.publicKey))
         let opened = try await Self.run(
-            python, ["open", "--private-key", device.rawRepresentation.base64URL],
+            python, ["open", "--private-key=" + device.rawRepresentation.base64URL],
             stdin: String(decoding: try JSONEncoder().encode(sealed), as: UTF8.self))
         #expect(opened.status == 0, "\(opened.output)")
         let notice = try JSONDecoder().decode(CallNotice.self, from: Data(opened.output.utf8))
@@ -84,7 +84,7 @@ struct NoticeSealTests {
         // pyhpke → ours.
         let plain = String(decoding: try JSONEncoder().encode(Self.notice), as: UTF8.self)
         let theirs = try await Self.run(
-            python, ["seal", "--public-key", device.publicKey.rawRepresentation.base64URL, "--kid", "dev-7"], stdin: plain)
+            python, ["seal", "--public-key=" + device.publicKey.rawRepresentation.base64URL, "--kid", "dev-7"], stdin: plain)
         #expect(theirs.status == 0, "\(theirs.output)")
         let fromPython = try JSONDecoder().decode(SealedNotice.self, from: Data(theirs.output.utf8))
         #expect(try NoticeSeal.open(fromPython, with: device) == Self.notice)
