@@ -50,6 +50,8 @@ public final class BridgeClient: Sendable {
             config: .defaults { c in
                 c.backoff = .init(initial: .milliseconds(200), max: .seconds(10), multiplier: 2, jitter: 0.2)
                 c.connection.maxIdleTime = .seconds(300)
+                // A partitioned satellite is noticed (HTTP/2 PING) even while only an event stream is open.
+                c.connection.keepalive = .init(time: .seconds(20), timeout: .seconds(10), allowWithoutCalls: true)
                 c.channelDebuggingCallbacks.onCreateTCPConnection = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(

@@ -109,6 +109,9 @@ struct FirewallApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard (1...3600).contains(confirmWithin) else { throw ValidationError("--confirm-within must be 1 to 3600 seconds") }
+        // The operator's SSH session may die with the rules that cut it: this process must live
+        // on to roll back (a hang-up does not end it).
+        signal(SIGHUP, SIG_IGN)
         let (settings, p) = try policy.load()
         let applier = FirewallApplier(backend: settings.firewall.effective(backend), directory: dataDir)
         if FileManager.default.fileExists(atPath: applier.pendingPath) {
