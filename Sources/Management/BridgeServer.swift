@@ -71,6 +71,8 @@ public final class BridgeServer: Sendable {
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: settings.host, port: settings.port), transportSecurity: .plaintext,
             config: .defaults { c in
+                // The server's client pings every 20 s to notice partitions (BridgeClient).
+                c.connection.keepalive.clientBehavior = .init(minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: true)
                 // Addresses are checked before any byte is read; TLS (1.3 only) is ours.
                 c.channelDebuggingCallbacks.onBindTCPListener = { [self] channel in
                     channel.eventLoop.makeCompletedFuture {
