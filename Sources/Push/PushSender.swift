@@ -147,6 +147,10 @@ public final class PushSender: Sendable {
             let outcome: PushOutcome
             do {
                 outcome = try await once(sealed, notice: notice, to: target, now: now)
+            } catch let e as PushError where e.code != .provider {
+                // The configuration, the proxy's credentials or a certificate that does not
+                // verify (an intercepting proxy): retrying cannot help — fail closed, now.
+                outcome = .rejected(status: e.code == .proxy ? 407 : 0, reason: e.message)
             } catch {
                 outcome = .retry(reason: "\(error)", after: nil)
             }
@@ -230,8 +234,10 @@ public final class PushSender: Sendable {
             let response = try await http.execute(req, timeout: .seconds(20))
             let body = try await response.body.collect(upTo: 64 * 1024)
             return (Int(response.status.code), Array(buffer: body), response.headers.first(name: "retry-after"))
-        } catch let e as HTTPClientError where e == .proxyAuthenticationRequired {
-            throw PushError(.proxy, "the proxy refused the credentials (407): check push.proxy.username and password")
+        } catch let e as HTTPClientError where e == .proxyAuthenticationRequired || e == .invalidProxyResponse {
+            throw PushError(
+                .proxy,
+                "the proxy refused the tunnel: wrong push.proxy.username or password (407), or it does not allow CONNECT to the provider")
         } catch let e as NIOSSLError {
             throw PushError(.transport, "TLS with the provider failed (certificates are always verified): \(e)")
         }

@@ -93,7 +93,7 @@ final class ProviderEmulator: Sendable {
 
     init(
         apnsKey: P256.Signing.PublicKey, keyID: String, teamID: String, bundleID: String, fcmKey: _RSA.Signing.PublicKey,
-        fcmProject: String, fcmEmail: String, tokenURI: (Int) -> String
+        fcmProject: String, fcmEmail: String, tokenURI: (Int) -> String, port: Int = 0
     ) async throws {
         let ca = try TestCA(names: Self.names)
         self.ca = ca
@@ -121,7 +121,8 @@ final class ProviderEmulator: Sendable {
                     }
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: "127.0.0.1", port: port).get()
         channel = ch
         self.tokenURI = tokenURI(ch.localAddress?.port ?? 0)
         box.emulator.withLock { $0 = self }

@@ -1,0 +1,173 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import TestSupport
+import Testing
+
+@testable import Push
+@testable import PushPayload
+
+/// Pushes through a real HTTP CONNECT proxy (squid, Debian) with basic auth: it sees only
+/// CONNECT; a wrong password is a clear error; a proxy that intercepts TLS fails closed.
+@Suite("Push: through a CONNECT proxy", .serialized)
+struct ProxyTests {
+    /// squid on a free port with one user, resolving the providers' names to the emulator.
+    final class Squid: Sendable {
+        let port: Int
+        let dir: URL
+        let process: Process
+        let log: URL
+
+        init(emulatorPort: Int, user: String, password: String) async throws {
+            guard let squid = try requireTool("squid") else { throw SquidMissing() }
+            dir = FileManager.default.temporaryDirectory.appendingPathComponent("trabant-squid-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            chmod(dir.path, 0o777)  // squid drops to its own user
+            port = Int.random(in: 20000...29999)
+            let hash = try await External.run("/usr/bin/openssl", ["passwd", "-apr1", password], timeout: 10).output
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            try "\(user):\(hash)\n".write(to: dir.appendingPathComponent("passwd"), atomically: true, encoding: .utf8)
+            try ProviderEmulator.names.map { "127.0.0.1 \($0)\n" }.joined()
+                .write(to: dir.appendingPathComponent("hosts"), atomically: true, encoding: .utf8)
+            let d = dir.path
+            try """
+                http_port 127.0.0.1:\(port)
+                pid_filename \(d)/squid.pid
+                cache_log \(d)/cache.log
+                access_log stdio:\(d)/access.log squid
+                coredump_dir \(d)
+                cache deny all
+                cache_mem 8 MB
+                hosts_file \(d)/hosts
+                dns_nameservers 127.0.0.1
+                shutdown_lifetime 0 seconds
+                auth_param basic program /usr/lib/squid/basic_ncsa_auth \(d)/passwd
+                auth_param basic realm trabant
+                acl authed proxy_auth REQUIRED
+                acl tunnel_ports port \(emulatorPort)
+                acl CONNECT method CONNECT
+                http_access deny CONNECT !tunnel_ports
+                http_access allow authed
+                http_access deny all
+                """.write(to: dir.appendingPathComponent("squid.conf"), atomically: true, encoding: .utf8)
+            for f in ["passwd", "hosts", "squid.conf"] { chmod(dir.appendingPathComponent(f).path, 0o644) }
+            let (p, log) = try External.start(squid, ["-N", "-f", "\(d)/squid.conf"])
+            process = p
+            self.log = log
+            // Ready when it accepts connections.
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                if (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get())
+                    .map({ $0.close(promise: nil) }) != nil { return }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            throw SquidMissing()
+        }
+
+        var accessLog: String { (try? String(contentsOf: dir.appendingPathComponent("access.log"), encoding: .utf8)) ?? "" }
+
+        /// Stops squid (it writes a tunnel's log line when the tunnel ends) and returns its access log.
+        func stop() async -> String {
+            process.terminate()
+            let r = await External.wait(process, log: log, timeout: 3)
+            let cache = (try? String(contentsOf: dir.appendingPathComponent("cache.log"), encoding: .utf8)) ?? ""
+            let text = accessLog + "\n--- squid exit \(r.status)\n" + r.output.suffix(500) + "\n--- cache.log\n" + cache.suffix(1500)
+            try? FileManager.default.removeItem(at: dir)
+            return text
+        }
+    }
+
+    struct SquidMissing: Error {}
+
+    @Test func pushesGoThroughSquidWhichSeesOnlyConnect() async throws {
+        let probe = try await PushTransportTests.World.make()
+        let port = probe.emulator.port  // squid allows CONNECT to this port only; the worlds below bind it again
+        let squid: Squid
+        do {
+            squid = try await Squid(emulatorPort: port, user: "trabant", password: "s3cret")
+        } catch is SquidMissing {
+            await probe.stop()
+            return
+        }
+        await probe.stop()
+        // The emulator must stay on the port squid allows: a world whose sender uses the proxy.
+        let w = try await PushTransportTests.World.make(
+            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "s3cret"), dnsOverride: false,
+            emulatorPort: port)
+        let apns = await w.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: w.key)
+        #expect(apns.outcome == .delivered, "\(apns)")
+        let fcm = await w.sender.send(PushTransportTests.notice, to: .fcm(token: "fcm:device-1"), key: w.key)
+        #expect(fcm.outcome == .delivered, "\(fcm)")
+        await w.stop()
+
+        // A wrong password: a clear error, nothing delivered.
+        let bad = try await PushTransportTests.World.make(
+            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "wrong"), dnsOverride: false,
+            emulatorPort: port)
+        let refused = await bad.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: bad.key)
+        guard case .rejected(407, let reason) = refused.outcome else {
+            Issue.record("expected the proxy's refusal, got \(refused)")
+            return
+        }
+        #expect(reason.contains("push.proxy.username or password"))
+        #expect(refused.attempts == 1, "not retried")
+        #expect(bad.emulator.pushes.isEmpty)
+        await bad.stop()
+
+        // squid writes a tunnel's line when it ends: read the log once it stopped.
+        let log = await squid.stop()
+        let access = log.components(separatedBy: "\n--- squid exit")[0]
+        let lines = access.split(separator: "\n").filter { !$0.contains("transaction-end-before-headers") }  // our readiness probe
+        #expect(!lines.isEmpty, "squid logged the tunnels")
+        #expect(lines.allSatisfy { $0.contains(" CONNECT ") }, "only CONNECT, never the pushes themselves: \(log)")
+        #expect(access.contains("TCP_DENIED/407"), "the wrong password was refused by squid: \(access)")
+        #expect(log.contains("CONNECT api.push.apple.com:\(port) trabant"), "\(log)")
+        #expect(log.contains("CONNECT fcm.googleapis.com:\(port) trabant"), "\(log)")
+        #expect(log.contains("CONNECT oauth2.googleapis.com:\(port) trabant"), "\(log)")
+        #expect(!log.contains("ya29.") && !log.contains("/3/device"), "no token, path or payload in the proxy's log")
+    }
+
+    /// A proxy that answers CONNECT and then presents a certificate of its own CA for the
+    /// provider's name (TLS interception): the sender does not trust it and sends nothing.
+    @Test func anInterceptingProxyFailsClosed() async throws {
+        let mitmCA = try TestCA(names: ProviderEmulator.names, commonName: "Corporate inspection CA")
+        let context = try mitmCA.serverContext()
+        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(Intercept(context: context)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let w = try await PushTransportTests.World.make(
+            proxy: .init(host: "127.0.0.1", port: listener.localAddress!.port!), dnsOverride: false)
+        let r = await w.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: w.key)
+        guard case .rejected(_, let reason) = r.outcome else {
+            Issue.record("expected a refused certificate, got \(r.outcome)")
+            return
+        }
+        #expect(reason.contains("CERTIFICATE_VERIFY_FAILED"), "\(reason)")
+        #expect(w.emulator.pushes.isEmpty)
+        await w.stop()
+        listener.close(promise: nil)
+    }
+
+    /// Answers the CONNECT, then speaks TLS with its own certificate.
+    final class Intercept: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let context: NIOSSLContext
+        var seen = ""
+        var switched = false
+
+        init(context: NIOSSLContext) { self.context = context }
+
+        func channelRead(context ctx: ChannelHandlerContext, data: NIOAny) {
+            guard !switched else { return }
+            seen += String(buffer: unwrapInboundIn(data))
+            guard seen.contains("\r\n\r\n") else { return }
+            switched = true
+            ctx.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 200 Connection established\r\n\r\n")), promise: nil)
+            try? ctx.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context), position: .before(self))
+        }
+    }
+}
