@@ -97,6 +97,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Emulators of APNs, Google's OAuth2 endpoint and FCM (HTTP/2 + TLS) for the tests and
+        // `trabant bench push`; never used to push.
+        .target(
+            name: "PushEmulator",
+            dependencies: [
+                "PushPayload",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         // The satellite's firewall: one policy model → nftables / iptables rules, the per-call
         // media port set, apply with rollback, and the connection overview.
         .target(
@@ -139,6 +156,7 @@ let package = Package(
         .target(
             name: "Bench",
             dependencies: [
+                "Push", "PushPayload", "PushEmulator",
                 "SRTP", "MediaRelay", "CTrabantNet",
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -178,7 +196,7 @@ let package = Package(
         .testTarget(
             name: "PushTests",
             dependencies: [
-                "Push", "PushPayload", "PKI", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                "Push", "PushPayload", "PushEmulator", "PKI", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOSSL", package: "swift-nio-ssl"),

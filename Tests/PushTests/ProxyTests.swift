@@ -3,6 +3,7 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import TestSupport
+import PushEmulator
 import Testing
 
 @testable import Push
@@ -12,84 +13,14 @@ import Testing
 /// CONNECT; a wrong password is a clear error; a proxy that intercepts TLS fails closed.
 @Suite("Push: through a CONNECT proxy", .serialized)
 struct ProxyTests {
-    /// squid on a free port with one user, resolving the providers' names to the emulator.
-    final class Squid: Sendable {
-        let port: Int
-        let dir: URL
-        let process: Process
-        let log: URL
-
-        init(emulatorPort: Int, user: String, password: String) async throws {
-            guard let squid = try requireTool("squid") else { throw SquidMissing() }
-            dir = FileManager.default.temporaryDirectory.appendingPathComponent("trabant-squid-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            chmod(dir.path, 0o777)  // squid drops to its own user
-            port = Int.random(in: 20000...29999)
-            let hash = try await External.run("/usr/bin/openssl", ["passwd", "-apr1", password], timeout: 10).output
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            try "\(user):\(hash)\n".write(to: dir.appendingPathComponent("passwd"), atomically: true, encoding: .utf8)
-            try ProviderEmulator.names.map { "127.0.0.1 \($0)\n" }.joined()
-                .write(to: dir.appendingPathComponent("hosts"), atomically: true, encoding: .utf8)
-            let d = dir.path
-            try """
-                http_port 127.0.0.1:\(port)
-                pid_filename \(d)/squid.pid
-                cache_log \(d)/cache.log
-                access_log stdio:\(d)/access.log squid
-                coredump_dir \(d)
-                cache deny all
-                cache_mem 8 MB
-                hosts_file \(d)/hosts
-                dns_nameservers 127.0.0.1
-                shutdown_lifetime 0 seconds
-                auth_param basic program /usr/lib/squid/basic_ncsa_auth \(d)/passwd
-                auth_param basic realm trabant
-                acl authed proxy_auth REQUIRED
-                acl tunnel_ports port \(emulatorPort)
-                acl CONNECT method CONNECT
-                http_access deny CONNECT !tunnel_ports
-                http_access allow authed
-                http_access deny all
-                """.write(to: dir.appendingPathComponent("squid.conf"), atomically: true, encoding: .utf8)
-            for f in ["passwd", "hosts", "squid.conf"] { chmod(dir.appendingPathComponent(f).path, 0o644) }
-            let (p, log) = try External.start(squid, ["-N", "-f", "\(d)/squid.conf"])
-            process = p
-            self.log = log
-            // Ready when it accepts connections.
-            let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline {
-                if (try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get())
-                    .map({ $0.close(promise: nil) }) != nil { return }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            throw SquidMissing()
-        }
-
-        var accessLog: String { (try? String(contentsOf: dir.appendingPathComponent("access.log"), encoding: .utf8)) ?? "" }
-
-        /// Stops squid (it writes a tunnel's log line when the tunnel ends) and returns its access log.
-        func stop() async -> String {
-            process.terminate()
-            let r = await External.wait(process, log: log, timeout: 3)
-            let cache = (try? String(contentsOf: dir.appendingPathComponent("cache.log"), encoding: .utf8)) ?? ""
-            let text = accessLog + "\n--- squid exit \(r.status)\n" + r.output.suffix(500) + "\n--- cache.log\n" + cache.suffix(1500)
-            try? FileManager.default.removeItem(at: dir)
-            return text
-        }
-    }
-
-    struct SquidMissing: Error {}
-
     @Test func pushesGoThroughSquidWhichSeesOnlyConnect() async throws {
         let probe = try await PushTransportTests.World.make()
         let port = probe.emulator.port  // squid allows CONNECT to this port only; the worlds below bind it again
-        let squid: Squid
-        do {
-            squid = try await Squid(emulatorPort: port, user: "trabant", password: "s3cret")
-        } catch is SquidMissing {
+        guard let squidPath = try requireTool("squid") else {
             await probe.stop()
             return
         }
+        let squid = try await SquidProxy(squid: squidPath, allowedPort: port, user: "trabant", password: "s3cret")
         await probe.stop()
         // The emulator must stay on the port squid allows: a world whose sender uses the proxy.
         let w = try await PushTransportTests.World.make(
@@ -117,7 +48,7 @@ struct ProxyTests {
 
         // squid writes a tunnel's line when it ends: read the log once it stopped.
         let log = await squid.stop()
-        let access = log.components(separatedBy: "\n--- squid exit")[0]
+        let access = log
         let lines = access.split(separator: "\n").filter { !$0.contains("transaction-end-before-headers") }  // our readiness probe
         #expect(!lines.isEmpty, "squid logged the tunnels")
         #expect(lines.allSatisfy { $0.contains(" CONNECT ") }, "only CONNECT, never the pushes themselves: \(log)")

@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import NIOSSL
+import PushEmulator
 import Testing
 
 @testable import Push

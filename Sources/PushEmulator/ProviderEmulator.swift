@@ -12,14 +12,15 @@ import Synchronization
 import X509
 
 /// A private CA and a certificate for the providers' names, so that the client verifies the
-/// emulator exactly as it verifies Apple and Google (names, chain, dates).
-struct TestCA {
-    let certificate: Certificate
+/// emulator exactly as it verifies Apple and Google (names, chain, dates). For tests and
+/// `trabant bench push` only.
+public struct TestCA: Sendable {
+    public let certificate: Certificate
     let key: P256.Signing.PrivateKey
     let leaf: Certificate
     let leafKey: P256.Signing.PrivateKey
 
-    init(names: [String], commonName: String = "Trabant test CA") throws {
+    public init(names: [String], commonName: String = "Trabant test CA") throws {
         key = P256.Signing.PrivateKey()
         let caName = try DistinguishedName { CommonName(commonName) }
         let now = Date()
@@ -43,9 +44,9 @@ struct TestCA {
             }, issuerPrivateKey: .init(key))
     }
 
-    var nioRoot: NIOSSLCertificate { get throws { try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem) } }
+    public var nioRoot: NIOSSLCertificate { get throws { try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem) } }
 
-    func serverContext() throws -> NIOSSLContext {
+    public func serverContext() throws -> NIOSSLContext {
         var c = TLSConfiguration.makeServerConfiguration(
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(leaf.serializeAsPEM().pemString.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(leafKey.pemRepresentation.utf8), format: .pem)))
@@ -57,28 +58,30 @@ struct TestCA {
 /// APNs, Google's OAuth2 token endpoint and FCM HTTP v1 as documented, on one HTTP/2 + TLS
 /// port: they check headers, JWTs (signature, kid, iss, iat) and payloads, and answer with the
 /// services' own error bodies.
-final class ProviderEmulator: Sendable {
-    struct Push: Sendable {
-        var provider: String
-        var token: String
-        var headers: [String: String]
-        var body: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:] }
-        var bytes: [UInt8]
+public final class ProviderEmulator: Sendable {
+    public struct Push: Sendable {
+        public var provider: String
+        public var token: String
+        public var headers: [String: String]
+        public var body: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any] ?? [:] }
+        public var bytes: [UInt8]
     }
 
-    struct State: Sendable {
-        var pushes: [Push] = []
-        var deadTokens: Set<String> = []
-        var accessTokens: Set<String> = []
-        var tokenRequests = 0
-        var apnsTokensSeen: Set<String> = []
+    public struct State: Sendable {
+        /// The pushes accepted (kept only when `keepPushes`; counted always).
+        public var pushes: [Push] = []
+        public var accepted = 0
+        public var deadTokens: Set<String> = []
+        public var accessTokens: Set<String> = []
+        public var tokenRequests = 0
+        public var apnsTokensSeen: Set<String> = []
         /// The next answers to force (status, body, retry-after), before normal handling.
         var forced: [(Int, String, String?)] = []
     }
 
-    static let names = ["api.push.apple.com", "api.sandbox.push.apple.com", "fcm.googleapis.com", "oauth2.googleapis.com"]
+    public static let names = ["api.push.apple.com", "api.sandbox.push.apple.com", "fcm.googleapis.com", "oauth2.googleapis.com"]
 
-    let ca: TestCA
+    public let ca: TestCA
     let apnsKey: P256.Signing.PublicKey
     let keyID: String
     let teamID: String
@@ -86,15 +89,19 @@ final class ProviderEmulator: Sendable {
     let fcmKey: _RSA.Signing.PublicKey
     let fcmProject: String
     let fcmEmail: String
-    let tokenURI: String
-    let state = Mutex(State())
+    public let tokenURI: String
+    public let state = Mutex(State())
+    let verifiedAt = Mutex<[String: Double]>([:])
+    /// The bench sends a million pushes: it only counts them.
+    public let keepPushes: Bool
     let channel: Channel
-    var port: Int { channel.localAddress?.port ?? 0 }
+    public let port: Int
 
-    init(
+    public init(
         apnsKey: P256.Signing.PublicKey, keyID: String, teamID: String, bundleID: String, fcmKey: _RSA.Signing.PublicKey,
-        fcmProject: String, fcmEmail: String, tokenURI: (Int) -> String, port: Int = 0
+        fcmProject: String, fcmEmail: String, tokenURI: (Int) -> String, port: Int = 0, keepPushes: Bool = true
     ) async throws {
+        self.keepPushes = keepPushes
         let ca = try TestCA(names: Self.names)
         self.ca = ca
         self.apnsKey = apnsKey
@@ -124,19 +131,28 @@ final class ProviderEmulator: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: "127.0.0.1", port: port).get()
         channel = ch
-        self.tokenURI = tokenURI(ch.localAddress?.port ?? 0)
+        self.port = ch.localAddress?.port ?? 0
+        self.tokenURI = tokenURI(self.port)
         box.emulator.withLock { $0 = self }
     }
 
-    func stop() { channel.close(promise: nil) }
+    public func stop() { channel.close(promise: nil) }
 
-    var pushes: [Push] { state.withLock { $0.pushes } }
+    public var pushes: [Push] { state.withLock { $0.pushes } }
+    public var accepted: Int { state.withLock { $0.accepted } }
 
-    func force(_ status: Int, _ body: String, retryAfter: String? = nil, times: Int = 1) {
+    public func force(_ status: Int, _ body: String, retryAfter: String? = nil, times: Int = 1) {
         state.withLock { s in for _ in 0..<times { s.forced.append((status, body, retryAfter)) } }
     }
 
     // MARK: handling
+
+    func record(_ push: Push) {
+        state.withLock { s in
+            s.accepted += 1
+            if keepPushes { s.pushes.append(push) }
+        }
+    }
 
     func handle(method: String, path: String, headers: [String: String], body: [UInt8]) -> (Int, [(String, String)], String) {
         if let forced = state.withLock({ s -> (Int, String, String?)? in s.forced.isEmpty ? nil : s.forced.removeFirst() }) {
@@ -171,13 +187,17 @@ final class ProviderEmulator: Sendable {
             let sealed = json["trabant"] as? [String: Any], sealed["ct"] is String, sealed["kid"] is String
         else { return apnsError(400, "PayloadEmpty") }
         if state.withLock({ $0.deadTokens.contains(token) }) { return apnsError(410, "Unregistered") }
-        state.withLock { $0.pushes.append(Push(provider: "apns", token: token, headers: headers, bytes: body)) }
+        record(Push(provider: "apns", token: token, headers: headers, bytes: body))
         return (200, [("apns-id", headers["apns-id"] ?? UUID().uuidString)], "")
     }
 
     enum JWTCheck { case ok(String), invalid, expired }
 
     func verifyES256(_ jwt: String) -> JWTCheck {
+        // Like APNs, a token verified once is known (its age is still checked).
+        if state.withLock({ $0.apnsTokensSeen.contains(jwt) }), let iat = verifiedAt.withLock({ $0[jwt] }) {
+            return Date().timeIntervalSince1970 - iat > 3600 ? .expired : .ok(jwt)
+        }
         let parts = jwt.split(separator: ".").map(String.init)
         guard parts.count == 3, let h = Data(base64URL: parts[0]), let c = Data(base64URL: parts[1]), let s = Data(base64URL: parts[2]),
             let header = try? JSONSerialization.jsonObject(with: h) as? [String: Any],
@@ -186,6 +206,7 @@ final class ProviderEmulator: Sendable {
             let iat = claims["iat"] as? Int, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: s),
             apnsKey.isValidSignature(sig, for: Data((parts[0] + "." + parts[1]).utf8))
         else { return .invalid }
+        verifiedAt.withLock { $0[jwt] = Double(iat) }
         return Date().timeIntervalSince1970 - Double(iat) > 3600 ? .expired : .ok(jwt)
     }
 
@@ -228,7 +249,7 @@ final class ProviderEmulator: Sendable {
             let android = message["android"] as? [String: String], ["high", "normal"].contains(android["priority"] ?? "")
         else { return fcmError(400, "INVALID_ARGUMENT", "INVALID_ARGUMENT") }
         if state.withLock({ $0.deadTokens.contains(token) }) { return fcmError(404, "NOT_FOUND", "UNREGISTERED") }
-        state.withLock { $0.pushes.append(Push(provider: "fcm", token: token, headers: headers, bytes: body)) }
+        record(Push(provider: "fcm", token: token, headers: headers, bytes: body))
         return (200, [("content-type", "application/json")], "{\"name\":\"projects/\(fcmProject)/messages/\(UUID().uuidString)\"}")
     }
 

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Bench
+import Foundation
+
+struct BenchPush: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push",
+        abstract: "Sealed VoIP pushes per second to an APNs emulator (HTTP/2 + TLS on loopback), directly and through squid.")
+
+    @Option(help: "Pushes per measurement (after 2,000 to warm up).") var count = 100_000
+    @Option(help: "Pushes in flight at once.") var concurrency = 256
+    @Flag(help: "Only direct, without the squid run.") var noProxy = false
+    @Flag(help: "Print JSON: {\"direct\": P, \"proxy\": P}.") var json = false
+
+    func run() async throws {
+        guard (1...10_000_000).contains(count), (1...10_000).contains(concurrency) else {
+            throw ValidationError("--count must be 1 to 10,000,000 and --concurrency 1 to 10,000")
+        }
+        var squid: String?
+        if !noProxy {
+            squid = ["/usr/sbin/squid", "/usr/bin/squid"].first { FileManager.default.isExecutableFile(atPath: $0) }
+            if squid == nil { throw ValidationError("squid is not installed (apt-get install squid), or pass --no-proxy") }
+        }
+        let results = try await PushBench.run(count: count, concurrency: concurrency, proxy: squid)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            print(String(decoding: try encoder.encode(results), as: UTF8.self))
+            return
+        }
+        for (name, r) in results.sorted(by: { $0.key < $1.key }) {
+            print("\(name): \(Int(r.pushes_per_second)) pushes/s (\(r.sent) sent, \(r.failed) failed, \(String(format: "%.1f", r.seconds)) s, "
+                + "RSS \(r.rss_bytes_start / 1_048_576) → \(r.rss_bytes_end / 1_048_576) MiB, \(r.concurrency) in flight)")
+        }
+    }
+}
