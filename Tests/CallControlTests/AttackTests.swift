@@ -48,8 +48,12 @@ struct AttackTests {
     @Test func noUDPSocketExistsForSIP() async throws {
         let sat = try await SatelliteHarness(slot: 7)
         let hex = String(format: "%04X", sat.port)
-        let udp = (try? String(contentsOfFile: "/proc/net/udp", encoding: .utf8)) ?? ""
-        let tcp = (try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8)) ?? ""
+        // Read to the end: /proc files report size 0, and a busy machine lists many sockets.
+        func proc(_ path: String) -> String {
+            String(decoding: FileHandle(forReadingAtPath: path)?.readDataToEndOfFile() ?? Data(), as: UTF8.self)
+        }
+        let udp = proc("/proc/net/udp")
+        let tcp = proc("/proc/net/tcp")
         #expect(tcp.contains(":\(hex) "), "the TCP listener is in /proc/net/tcp")
         #expect(!udp.contains(":\(hex) "), "no UDP socket may listen on the SIP port")
         await sat.stop()
