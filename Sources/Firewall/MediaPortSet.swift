@@ -20,8 +20,6 @@ public final class MediaPortSet: Sendable {
         var live: Set<UInt16> = []
         var add: Set<UInt16> = []
         var remove: Set<UInt16> = []
-        var failures = 0
-        var batches = 0
     }
 
     public init(backend: Backend, elementTimeout: Int, logger: Logger = Logger(label: "trabant.firewall")) {
@@ -47,8 +45,6 @@ public final class MediaPortSet: Sendable {
         wake.yield()
     }
 
-    public var livePorts: Set<UInt16> { state.withLock { $0.live } }
-    public var failedBatches: Int { state.withLock { $0.failures } }
 
     /// Applies the queued changes until cancelled; refreshes live ports every 10 s at most
     /// (a third of the element timeout when shorter) — that also restores them within
@@ -94,12 +90,8 @@ public final class MediaPortSet: Sendable {
         } catch {
             detail = "\(error)"
         }
-        if ok {
-            state.withLock { $0.batches += 1 }
-            return
-        }
+        if ok { return }
         state.withLock { s in
-            s.failures += 1
             for p in add where s.live.contains(p) && !s.remove.contains(p) { s.add.insert(p) }
             for p in remove where !s.live.contains(p) && !s.add.contains(p) { s.remove.insert(p) }
         }

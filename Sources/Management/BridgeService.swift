@@ -209,7 +209,7 @@ extension PairingError {
         case .wrongProof, .refused: return .permissionDenied
         case .badCode, .badAddress: return .invalidArgument
         case .alreadyPaired: return .alreadyExists
-        case .noCode, .expired, .notPaired, .releaseMismatch: return .failedPrecondition
+        case .noCode, .expired, .notPaired: return .failedPrecondition
         case .io: return .internalError
         }
     }

@@ -65,7 +65,7 @@ public struct PairingCode: Sendable, Equatable, CustomStringConvertible {
 
 public struct PairingError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: Sendable, Equatable {
-        case badCode, badAddress, noCode, expired, wrongProof, alreadyPaired, notPaired, io, releaseMismatch, refused
+        case badCode, badAddress, noCode, expired, wrongProof, alreadyPaired, notPaired, io, refused
     }
     public let code: Code
     public let message: String

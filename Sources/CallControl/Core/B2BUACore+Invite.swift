@@ -21,7 +21,7 @@ extension B2BUACore {
         guard let ip = IPAddressBytes.parse(hop.host), settings.targetNetworks.contains(where: { $0.contains(ip.bytes) }) else {
             return reply(m, 403, conn, reason: "Forbidden (target \(hop.host) is not an address in a known network)")
         }
-        if ip.bytes == IPAddressBytes.parse(settings.advertisedHost)?.bytes,
+        if ip.bytes == advertisedBytes,
             hop.port == (hop.tls ? settings.advertisedTLSPort : settings.advertisedPort)
         {
             // The satellite itself: each round would allocate media again (RFC 3261 §8.2.2.2).
@@ -113,9 +113,8 @@ extension B2BUACore {
 
     /// A Via with our advertised sent-by (RFC 3261 §16.3 loop detection, for a B2BUA).
     func carriesOurVia(_ m: SIPMessage) -> Bool {
-        let host = IPAddressBytes.parse(settings.advertisedHost)?.bytes
         for text in m.vias {
-            guard let v = try? Via(parsing: text), let ip = IPAddressBytes.parse(v.host)?.bytes, ip == host else { continue }
+            guard let v = try? Via(parsing: text), let ip = IPAddressBytes.parse(v.host)?.bytes, ip == advertisedBytes else { continue }
             let tls = v.transport.uppercased() == "TLS"
             if (v.port ?? (tls ? 5061 : 5060)) == (tls ? settings.advertisedTLSPort : settings.advertisedPort) { return true }
         }

@@ -27,6 +27,8 @@ public final class B2BUACore {
     public internal(set) var counters = CoreCounters()
     var events: [ControllerEvent] = []
     var rng = SecureRandom()
+    /// The advertised host as address bytes (it does not change): loop checks per INVITE.
+    let advertisedBytes: [UInt8]?
 
     public static let allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE"
     static let methods: Set<String> = ["INVITE", "ACK", "CANCEL", "BYE", "OPTIONS", "UPDATE"]
@@ -36,6 +38,7 @@ public final class B2BUACore {
     public init(settings: CoreSettings, logger: Logger = Logger(label: "trabant.sip")) {
         self.settings = settings
         self.logger = logger
+        advertisedBytes = IPAddressBytes.parse(settings.advertisedHost)?.bytes
     }
 
     public var activeCalls: Int { calls.count }
