@@ -88,11 +88,15 @@ let package = Package(
         .target(
             name: "Push",
             dependencies: [
-                "PushPayload",
+                "PushPayload", "PKI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -124,10 +128,33 @@ let package = Package(
             ]
         ),
         // The satellite's B2BUA: sans-I/O core, access gate, NIO TCP/TLS transport.
+        // GET /metrics for Prometheus, rendered per scrape (satellite, push relay).
+        .target(
+            name: "Metrics",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // `trabant push-relay`: the vendor's push service for servers without their own
+        // Apple/Google credentials (registered servers only, sealed notices only, rate-limited).
+        .target(
+            name: "PushRelay",
+            dependencies: [
+                "Push", "PushPayload", "PKI", "Metrics",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .target(
             name: "CallControl",
             dependencies: [
-                "SIP", "SDP", "SRTP", "MediaRelay", "PKI",
+                "SIP", "SDP", "SRTP", "MediaRelay", "PKI", "Metrics",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -139,8 +166,9 @@ let package = Package(
         .target(
             name: "TrabantConfig",
             dependencies: [
-                "MediaRelay", "CallControl", "SDP", "SRTP", "Management", "Firewall",
+                "MediaRelay", "CallControl", "SDP", "SRTP", "Management", "Firewall", "Push",
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -173,7 +201,9 @@ let package = Package(
             name: "TrabantCLI",
             dependencies: [
                 "SRTP", "MediaRelay", "TrabantConfig", "Demo", "Bench", "CallControl", "PKI", "Management", "Firewall",
+                "Push", "PushPayload", "PushRelay", "Metrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -191,12 +221,18 @@ let package = Package(
         .testTarget(
             name: "CallControlTests",
             dependencies: ["CallControl", "SIP", "SDP", "SRTP", "MediaRelay", "TrabantConfig", "PKI", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TrabantCLI", "TestSupport"]),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "TrabantCLI", "TestSupport", "PushEmulator", "PushPayload", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]),
         .testTarget(name: "FirewallTests", dependencies: ["Firewall", "CallControl"]),
         .testTarget(
             name: "PushTests",
             dependencies: [
-                "Push", "PushPayload", "PushEmulator", "PKI", "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                "Push", "PushPayload", "PushEmulator", "PushRelay", "Metrics", "PKI", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CryptoExtras", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"), .product(name: "NIOSSL", package: "swift-nio-ssl"),

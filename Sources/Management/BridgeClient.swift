@@ -44,7 +44,7 @@ public final class BridgeClient: Sendable {
             promise.succeed(keys.check(key) ? .certificateVerified : .failed)
         }
         let target: any ResolvableTarget =
-            host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
+            host.contains(":") ? .ipv6(address: host, port: port) : .ipv4(address: host, port: port)
         let transport = try HTTP2ClientTransport.Posix(
             target: target, transportSecurity: .customSecure,
             config: .defaults { c in

@@ -104,9 +104,12 @@ public struct APNsRequest: Sendable, Equatable {
     public var path: String { "/3/device/\(deviceToken)" }
     public var topic: String { type == .voip ? bundleID + ".voip" : bundleID }
 
-    public func headers(token: String) -> [(String, String)] {
-        var h = [
-            ("authorization", "bearer \(token)"), ("apns-push-type", type.rawValue), ("apns-topic", topic),
+    /// `token`: the provider token; nil with certificate authentication (the TLS client
+    /// certificate authenticates, no authorization header).
+    public func headers(token: String?) -> [(String, String)] {
+        var h = token.map { [("authorization", "bearer \($0)")] } ?? []
+        h += [
+            ("apns-push-type", type.rawValue), ("apns-topic", topic),
             ("apns-priority", type == .voip ? "10" : "10"), ("apns-expiration", "\(expiration)"),
             ("apns-id", apnsID.uuidString.lowercased()), ("content-type", "application/json"),
         ]
@@ -117,26 +120,12 @@ public struct APNsRequest: Sendable, Equatable {
     /// VoIP: only the sealed notice (PushKit hands the whole payload to the app). Alert: a
     /// generic, content-free text and mutable-content, so the app's extension can open it.
     public var body: [UInt8] {
-        struct VoIP: Encodable { let trabant: SealedNotice }
-        struct Alert: Encodable {
-            struct APS: Encodable {
-                struct Text: Encodable { let title: String }
-                let alert: Text
-                let mutableContent: Int
-                enum CodingKeys: String, CodingKey {
-                    case alert
-                    case mutableContent = "mutable-content"
-                }
-            }
-            let aps: APS
-            let trabant: SealedNotice
+        let sealedJSON = sealed.jsonText
+        switch type {
+        case .voip: return Array("{\"trabant\":\(sealedJSON)}".utf8)
+        case .alert:
+            return Array("{\"aps\":{\"alert\":{\"title\":\"Call\"},\"mutable-content\":1},\"trabant\":\(sealedJSON)}".utf8)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = type == .voip
-            ? try? encoder.encode(VoIP(trabant: sealed))
-            : try? encoder.encode(Alert(aps: .init(alert: .init(title: "Call"), mutableContent: 1), trabant: sealed))
-        return Array(data ?? Data())
     }
 }
 

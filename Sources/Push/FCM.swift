@@ -121,26 +121,11 @@ public struct FCMRequest: Sendable, Equatable {
 
     /// Data only: the app's service decides what to show after opening the notice.
     public var body: [UInt8] {
-        struct Message: Encodable {
-            struct Inner: Encodable {
-                struct Android: Encodable {
-                    let priority: String
-                    let ttl: String
-                }
-                let token: String
-                let data: [String: String]
-                let android: Android
-            }
-            let message: Inner
-        }
-        let data = ["v": "\(sealed.v)", "kid": sealed.kid, "enc": sealed.enc, "ct": sealed.ct]
-        let m = Message(
-            message: .init(
-                token: registrationToken, data: data,
-                android: .init(priority: isCall ? "high" : "normal", ttl: "\(ttlSeconds)s")))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array((try? encoder.encode(m)) ?? Data())
+        let q = FastEncoding.quoted
+        let text = "{\"message\":{\"android\":{\"priority\":\"\(isCall ? "high" : "normal")\",\"ttl\":\"\(ttlSeconds)s\"},"
+            + "\"data\":{\"ct\":\(q(sealed.ct)),\"enc\":\(q(sealed.enc)),\"kid\":\(q(sealed.kid)),\"v\":\"\(sealed.v)\"},"
+            + "\"token\":\(q(registrationToken))}}"
+        return Array(text.utf8)
     }
 
     /// FCM's errors (FcmError codes in the google.rpc.Status details).

@@ -3,21 +3,28 @@ import Crypto
 import Foundation
 import Logging
 import NIOCore
+import NIOHTTP1
+import NIOPosix
 import NIOSSL
+import PKI
 import PushPayload
 import Synchronization
 
 /// Where and how the server pushes (the `push:` section of the server's configuration).
 public struct PushSettings: Sendable {
     public struct APNs: Sendable {
-        public var credentials: APNsCredentials
+        public var auth: APNsAuth
         public var environment: APNsEnvironment
         public var bundleID: String
         /// Overrides the environment's host (an emulator in tests): "https://host:port".
         public var baseURL: String?
 
         public init(credentials: APNsCredentials, environment: APNsEnvironment, bundleID: String, baseURL: String? = nil) {
-            self.credentials = credentials
+            self.init(auth: .token(credentials), environment: environment, bundleID: bundleID, baseURL: baseURL)
+        }
+
+        public init(auth: APNsAuth, environment: APNsEnvironment, bundleID: String, baseURL: String? = nil) {
+            self.auth = auth
             self.environment = environment
             self.bundleID = bundleID
             self.baseURL = baseURL
@@ -51,8 +58,25 @@ public struct PushSettings: Sendable {
         }
     }
 
+    /// The vendor's push relay, for servers without their own Apple/Google credentials: this
+    /// server authenticates with its identity (mutual TLS, its key registered at the relay)
+    /// and hands over sealed notices only.
+    public struct Relay: Sendable {
+        /// "https://host:port".
+        public var url: String
+        public var certificate: NIOSSLCertificate
+        public var key: NIOSSLPrivateKey
+
+        public init(url: String, certificate: NIOSSLCertificate, key: NIOSSLPrivateKey) {
+            self.url = url
+            self.certificate = certificate
+            self.key = key
+        }
+    }
+
     public var apns: APNs?
     public var fcm: FCM?
+    public var relay: Relay?
     public var proxy: Proxy?
     /// Extra trust roots (a private CA in front of the providers); the system's roots
     /// otherwise. Verification of the provider's certificate and name is always on.
@@ -64,11 +88,12 @@ public struct PushSettings: Sendable {
     public var retry: RetryPolicy
 
     public init(
-        apns: APNs? = nil, fcm: FCM? = nil, proxy: Proxy? = nil, trustRoots: [NIOSSLCertificate]? = nil,
+        apns: APNs? = nil, fcm: FCM? = nil, relay: Relay? = nil, proxy: Proxy? = nil, trustRoots: [NIOSSLCertificate]? = nil,
         dnsOverride: [String: String] = [:], ringTime: Double = 45, retry: RetryPolicy = RetryPolicy()
     ) {
         self.apns = apns
         self.fcm = fcm
+        self.relay = relay
         self.proxy = proxy
         self.trustRoots = trustRoots
         self.dnsOverride = dnsOverride
@@ -99,7 +124,11 @@ public struct PushResult: Sendable, Equatable {
 /// with provider tokens cached as the providers demand and retries with backoff.
 public final class PushSender: Sendable {
     public let settings: PushSettings
-    let http: HTTPClient
+    /// One client (one HTTP/2 connection per provider) per event loop, so the pushes spread
+    /// over every core instead of queueing on the loop that owns a single connection.
+    let clients: [HTTPClient]
+    let next = Atomic<Int>(0)
+    var http: HTTPClient { clients[next.wrappingAdd(1, ordering: .relaxed).oldValue % clients.count] }
     let logger: Logger
     let apnsTokens: Mutex<APNsTokenCache?>
     let fcmAuth: FCMAuth?
@@ -112,22 +141,54 @@ public final class PushSender: Sendable {
         tls.minimumTLSVersion = .tlsv12
         tls.certificateVerification = .fullVerification
         if let roots = settings.trustRoots { tls.trustRoots = .certificates(roots) }
+        // A client certificate is only sent to a server that asks for one: APNs with
+        // certificate authentication, or the push relay.
+        if case .certificate(let c)? = settings.apns?.auth {
+            tls.certificateChain = c.chain.map { .certificate($0) }
+            tls.privateKey = .privateKey(c.key)
+        } else if let relay = settings.relay {
+            tls.certificateChain = [.certificate(relay.certificate)]
+            tls.privateKey = .privateKey(relay.key)
+        }
         var config = HTTPClient.Configuration(tlsConfiguration: tls)
         config.httpVersion = .automatic
         config.dnsOverride = settings.dnsOverride
-        config.timeout = .init(connect: .seconds(10), read: .seconds(20))
+        config.timeout = .init(connect: .seconds(5), read: .seconds(20))
         config.connectionPool = .init(idleTimeout: .seconds(120))
         if let p = settings.proxy {
             let auth = p.username.map { HTTPClient.Authorization.basic(username: $0, password: p.password ?? "") }
             config.proxy = .server(host: p.host, port: p.port, authorization: auth)
         }
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
-        http = client
-        apnsTokens = Mutex(settings.apns.map { APNsTokenCache(credentials: $0.credentials) })
+        let group = MultiThreadedEventLoopGroup.singleton
+        let loops = Array(group.makeIterator())
+        clients = loops.map { HTTPClient(eventLoopGroupProvider: .shared($0), configuration: config) }
+        let client = clients[0]
+        if case .token(let credentials)? = settings.apns?.auth {
+            apnsTokens = Mutex(APNsTokenCache(credentials: credentials))
+        } else {
+            apnsTokens = Mutex(nil)
+        }
         fcmAuth = settings.fcm.map { FCMAuth(account: $0.account, http: client) }
     }
 
-    public func shutdown() async throws { try await http.shutdown() }
+    /// What a closed connection right after TLS likely means, when we present a certificate.
+    var clientCertificateHint: String? {
+        if let relay = settings.relay {
+            let key = PinnedPeers.fingerprint(of: relay.certificate).map { "\($0)" } ?? "?"
+            return "is this server's key (\(key)) registered at the push relay (trabant push-relay add-server)?"
+        }
+        if case .certificate(let c)? = settings.apns?.auth {
+            return "does APNs accept the certificate for \(c.bundleID) (issued by Apple, not revoked, for this environment)?"
+        }
+        return nil
+    }
+
+    public func shutdown() async throws {
+        for c in clients { try await c.shutdown() }
+    }
+
+    /// The outcomes counted per provider.
+    public static let outcomes = ["delivered", "dead_token", "gave_up", "auth_failed", "rejected"]
 
     /// Pushes per provider and outcome ("apns.delivered", "fcm.dead_token", …).
     public var counters: [String: Int] { counts.withLock { $0 } }
@@ -140,17 +201,28 @@ public final class PushSender: Sendable {
         } catch {
             return count(target, PushResult(outcome: .rejected(status: 0, reason: "sealing failed: \(error)"), attempts: 0))
         }
+        return await deliver(sealed, kind: notice.kind, collapseID: notice.callID.prefixBytes(64), to: target, now: now)
+    }
+
+    /// Pushes a notice sealed elsewhere (the push relay forwards what servers sealed).
+    public func deliver(
+        _ sealed: SealedNotice, kind: CallNotice.Kind, collapseID: String?, to target: PushTarget, now: Date = Date()
+    ) async -> PushResult {
         var attempt = 0
         var renewedAuth = false
         while true {
             attempt += 1
             let outcome: PushOutcome
             do {
-                outcome = try await once(sealed, notice: notice, to: target, now: now)
+                outcome = try await once(sealed, kind: kind, collapseID: collapseID, to: target, now: now)
             } catch let e as PushError where e.code != .provider {
                 // The configuration, the proxy's credentials or a certificate that does not
                 // verify (an intercepting proxy): retrying cannot help — fail closed, now.
                 outcome = .rejected(status: e.code == .proxy ? 407 : 0, reason: e.message)
+            } catch let e as HTTPClientError where e == .remoteConnectionClosed && clientCertificateHint != nil {
+                // TLS 1.3 checks our certificate after our side of the handshake: a refusal
+                // arrives as a closed connection. Retried (it may be a glitch), but named.
+                outcome = .retry(reason: "the connection was closed after TLS; \(clientCertificateHint!)", after: nil)
             } catch {
                 outcome = .retry(reason: "\(error)", after: nil)
             }
@@ -187,6 +259,7 @@ public final class PushSender: Sendable {
     }
 
     func renewAuth(_ target: PushTarget) async -> Bool {
+        if settings.relay != nil { return false }
         switch target {
         case .apns:
             let now = Date().timeIntervalSince1970
@@ -197,43 +270,49 @@ public final class PushSender: Sendable {
         }
     }
 
-    func once(_ sealed: SealedNotice, notice: CallNotice, to target: PushTarget, now: Date) async throws -> PushOutcome {
+    func once(_ sealed: SealedNotice, kind: CallNotice.Kind, collapseID: String?, to target: PushTarget, now: Date) async throws
+        -> PushOutcome
+    {
+        if let relay = settings.relay {
+            let push = RelayPush(target: target, kind: kind, collapseID: collapseID, sealed: sealed)
+            let (status, body, retryAfter) = try await execute(
+                url: relay.url + RelayPush.path, headers: ["content-type": "application/json"], body: push.json)
+            return RelayAnswer.outcome(status: status, body: body, retryAfter: retryAfter)
+        }
         switch target {
         case .apns(let token, let type):
             guard let apns = settings.apns else { throw PushError(.configuration, "push.apns is not configured") }
             let request = try APNsRequest(
                 deviceToken: token, type: type, bundleID: apns.bundleID,
-                expiration: Int(now.timeIntervalSince1970 + settings.ringTime), collapseID: notice.callID.prefixBytes(64),
+                expiration: Int(now.timeIntervalSince1970 + settings.ringTime), collapseID: collapseID,
                 sealed: sealed)
             let nowSeconds = Date().timeIntervalSince1970
-            let jwt = try apnsTokens.withLock { try $0!.current(now: nowSeconds) }
-            var req = HTTPClientRequest(url: apns.url + request.path)
-            req.method = .POST
-            for (k, v) in request.headers(token: jwt) { req.headers.add(name: k, value: v) }
-            req.body = .bytes(request.body)
-            let (status, body, retryAfter) = try await execute(req)
+            let jwt = try apnsTokens.withLock { try $0?.current(now: nowSeconds) }
+            let (status, body, retryAfter) = try await execute(
+                url: apns.url + request.path, headers: HTTPHeaders(request.headers(token: jwt)), body: request.body)
             return APNsRequest.outcome(status: status, body: body, retryAfter: retryAfter)
         case .fcm(let token):
             guard let fcm = settings.fcm, let auth = fcmAuth else { throw PushError(.configuration, "push.fcm is not configured") }
             let message = try FCMRequest(
-                registrationToken: token, isCall: notice.kind == .call, ttlSeconds: notice.kind == .call ? Int(settings.ringTime) : 3600,
+                registrationToken: token, isCall: kind == .call, ttlSeconds: kind == .call ? Int(settings.ringTime) : 3600,
                 sealed: sealed)
             let access = try await auth.token(baseURL: fcm.account.tokenURI)
-            var req = HTTPClientRequest(url: fcm.baseURL + FCMRequest.path(project: fcm.account.projectID))
-            req.method = .POST
-            req.headers.add(name: "authorization", value: "Bearer \(access)")
-            req.headers.add(name: "content-type", value: "application/json")
-            req.body = .bytes(message.body)
-            let (status, body, retryAfter) = try await execute(req)
+            let (status, body, retryAfter) = try await execute(
+                url: fcm.baseURL + FCMRequest.path(project: fcm.account.projectID),
+                headers: ["authorization": "Bearer \(access)", "content-type": "application/json"], body: message.body)
             return FCMRequest.outcome(status: status, body: body, retryAfter: retryAfter)
         }
     }
 
-    func execute(_ req: HTTPClientRequest) async throws -> (Int, [UInt8], String?) {
+    func execute(url: String, headers: HTTPHeaders, body: [UInt8]) async throws -> (Int, [UInt8], String?) {
         do {
-            let response = try await http.execute(req, timeout: .seconds(20))
-            let body = try await response.body.collect(upTo: 64 * 1024)
-            return (Int(response.status.code), Array(buffer: body), response.headers.first(name: "retry-after"))
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers = headers
+            request.body = .bytes(body)
+            let response = try await http.execute(request, timeout: .seconds(20))
+            let answer = try await response.body.collect(upTo: 64 * 1024)
+            return (Int(response.status.code), Array(buffer: answer), response.headers.first(name: "retry-after"))
         } catch let e as HTTPClientError where e == .proxyAuthenticationRequired || e == .invalidProxyResponse {
             throw PushError(
                 .proxy,

@@ -40,8 +40,29 @@ public struct TestCA: Sendable {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames(names.map { .dnsName($0) })
+                SubjectAlternativeNames(names.map { .dnsName($0) } + [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
             }, issuerPrivateKey: .init(key))
+    }
+
+    /// A certificate from this CA: a server's (names + 127.0.0.1) or, with `uid`, an APNs-style
+    /// client certificate whose subject UID is the bundle id.
+    public func issue(names: [String] = [], uid: String? = nil, days: Double = 1) throws -> (certificatePEM: String, keyPEM: String) {
+        let k = P256.Signing.PrivateKey()
+        let now = Date()
+        var rdns: [RelativeDistinguishedName] = []
+        if let uid { rdns.append(RelativeDistinguishedName(.init(type: [0, 9, 2342, 19_200_300, 100, 1, 1], utf8String: uid))) }
+        rdns.append(RelativeDistinguishedName(.init(type: .RDNAttributeType.commonName, utf8String: uid.map { "Apple VoIP Services: \($0)" } ?? names.first ?? "client")))
+        let subject = DistinguishedName(rdns)
+        let cert = try Certificate(
+            version: .v3, serialNumber: .init(), publicKey: .init(k.publicKey), notValidBefore: now - 3600,
+            notValidAfter: now + days * 86400, issuer: certificate.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try .init {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                try ExtendedKeyUsage(uid == nil ? [.serverAuth] : [.clientAuth])
+                if uid == nil { SubjectAlternativeNames(names.map { .dnsName($0) } + [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]) }
+            }, issuerPrivateKey: .init(key))
+        return (try cert.serializeAsPEM().pemString, k.pemRepresentation)
     }
 
     public var nioRoot: NIOSSLCertificate { get throws { try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem) } }
@@ -51,6 +72,10 @@ public struct TestCA: Sendable {
             certificateChain: [.certificate(try NIOSSLCertificate(bytes: Array(leaf.serializeAsPEM().pemString.utf8), format: .pem))],
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(leafKey.pemRepresentation.utf8), format: .pem)))
         c.applicationProtocols = ["h2", "http/1.1"]
+        // Like APNs: a client certificate is optional (token authentication sends none), and
+        // one that is sent must chain to the CA.
+        c.certificateVerification = .optionalVerification
+        c.trustRoots = .certificates([try nioRoot])
         return try NIOSSLContext(configuration: c)
     }
 }
@@ -75,6 +100,8 @@ public final class ProviderEmulator: Sendable {
         public var accessTokens: Set<String> = []
         public var tokenRequests = 0
         public var apnsTokensSeen: Set<String> = []
+        /// Pushes authenticated by a client certificate (no provider token).
+        public var certificatePushes = 0
         /// The next answers to force (status, body, retry-after), before normal handling.
         var forced: [(Int, String, String?)] = []
     }
@@ -122,8 +149,9 @@ public final class ProviderEmulator: Sendable {
                         mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
                     ) { stream in
                         stream.eventLoop.makeCompletedFuture {
+                            let peer = (try? stream.parent?.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }
                             try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                            try stream.pipeline.syncOperations.addHandler(Handler(box: box))
+                            try stream.pipeline.syncOperations.addHandler(Handler(box: box, clientUID: peer.flatMap(Self.uid(of:))))
                         }
                     }
                 }
@@ -154,6 +182,14 @@ public final class ProviderEmulator: Sendable {
         }
     }
 
+    static func uid(of certificate: NIOSSLCertificate) -> String? {
+        guard let der = try? certificate.toDERBytes(), let cert = try? Certificate(derEncoded: der) else { return nil }
+        for rdn in cert.subject {
+            for a in rdn where a.type == [0, 9, 2342, 19_200_300, 100, 1, 1] { return String(a.value) }
+        }
+        return nil
+    }
+
     func handle(method: String, path: String, headers: [String: String], body: [UInt8]) -> (Int, [(String, String)], String) {
         if let forced = state.withLock({ s -> (Int, String, String?)? in s.forced.isEmpty ? nil : s.forced.removeFirst() }) {
             return (forced.0, forced.2.map { [("retry-after", $0)] } ?? [], forced.1)
@@ -171,11 +207,19 @@ public final class ProviderEmulator: Sendable {
 
     func apns(path: String, headers: [String: String], body: [UInt8]) -> (Int, [(String, String)], String) {
         let token = String(path.dropFirst("/3/device/".count))
-        guard let auth = headers["authorization"], auth.hasPrefix("bearer ") else { return apnsError(403, "MissingProviderToken") }
-        switch verifyES256(String(auth.dropFirst(7))) {
-        case .invalid: return apnsError(403, "InvalidProviderToken")
-        case .expired: return apnsError(403, "ExpiredProviderToken")
-        case .ok(let jwt): state.withLock { _ = $0.apnsTokensSeen.insert(jwt) }
+        if let auth = headers["authorization"] {
+            guard auth.hasPrefix("bearer ") else { return apnsError(403, "MissingProviderToken") }
+            switch verifyES256(String(auth.dropFirst(7))) {
+            case .invalid: return apnsError(403, "InvalidProviderToken")
+            case .expired: return apnsError(403, "ExpiredProviderToken")
+            case .ok(let jwt): state.withLock { _ = $0.apnsTokensSeen.insert(jwt) }
+            }
+        } else if let uid = headers[":client-uid"] {
+            // Certificate authentication: the certificate's UID names the topics it may push to.
+            guard let topic = headers["apns-topic"], topic == uid || topic == uid + ".voip" else { return apnsError(400, "TopicDisallowed") }
+            state.withLock { $0.certificatePushes += 1 }
+        } else {
+            return apnsError(403, "MissingProviderToken")
         }
         guard token.count >= 64, token.allSatisfy(\.isHexDigit) else { return apnsError(400, "BadDeviceToken") }
         guard let type = headers["apns-push-type"], ["voip", "alert"].contains(type) else { return apnsError(400, "InvalidPushType") }
@@ -258,10 +302,14 @@ public final class ProviderEmulator: Sendable {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
         let box: EmulatorBox
+        let clientUID: String?
         var head: HTTPRequestHead?
         var body: [UInt8] = []
 
-        init(box: EmulatorBox) { self.box = box }
+        init(box: EmulatorBox, clientUID: String?) {
+            self.box = box
+            self.clientUID = clientUID
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
@@ -271,6 +319,7 @@ public final class ProviderEmulator: Sendable {
                 guard let head, let emulator = box.emulator.withLock({ $0 }) else { return }
                 var headers: [String: String] = [:]
                 for (k, v) in head.headers { headers[k.lowercased()] = v }
+                headers[":client-uid"] = clientUID
                 let (status, extra, text) = emulator.handle(method: "\(head.method)", path: head.uri, headers: headers, body: body)
                 var h = HTTPHeaders(extra)
                 h.add(name: "content-length", value: "\(text.utf8.count)")

@@ -24,6 +24,16 @@ public struct CallNotice: Codable, Sendable, Equatable {
     }
 }
 
+extension CallNotice {
+    /// The notice as JSON (the keys JSONEncoder writes, without its cost on the hot path).
+    public func json() throws(PushPayloadError) -> Data {
+        guard let sent = FastEncoding.number(sentAt) else { throw PushPayloadError("sentAt must be a finite number") }
+        let text = "{\"kind\":\"\(kind.rawValue)\",\"callID\":\(FastEncoding.quoted(callID)),\"caller\":\(FastEncoding.quoted(caller)),"
+            + "\"gateway\":\(FastEncoding.quoted(gateway)),\"sentAt\":\(sent)}"
+        return Data(text.utf8)
+    }
+}
+
 /// A device's push key as it registered it: an X25519 public key and its id.
 public struct DevicePushKey: Sendable, Equatable {
     public let id: String
@@ -60,6 +70,18 @@ public struct SealedNotice: Codable, Sendable, Equatable {
     public var enc: String
     /// The ciphertext of the JSON notice with its tag (base64url).
     public var ct: String
+
+    public init(v: Int, kid: String, enc: String, ct: String) {
+        self.v = v
+        self.kid = kid
+        self.enc = enc
+        self.ct = ct
+    }
+
+    /// `{"ct":…,"enc":…,"kid":…,"v":1}`, keys sorted, as JSONEncoder with .sortedKeys writes it.
+    public var jsonText: String {
+        "{\"ct\":\(FastEncoding.quoted(ct)),\"enc\":\(FastEncoding.quoted(enc)),\"kid\":\(FastEncoding.quoted(kid)),\"v\":\(v)}"
+    }
 }
 
 /// HPKE base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305 (RFC 9180);
@@ -70,8 +92,7 @@ public enum NoticeSeal {
 
     public static func seal(_ notice: CallNotice, to key: DevicePushKey) throws -> SealedNotice {
         var sender = try HPKE.Sender(recipientKey: key.publicKey, ciphersuite: suite, info: info)
-        let plain = try JSONEncoder().encode(notice)
-        let ct = try sender.seal(plain, authenticating: Data(key.id.utf8))
+        let ct = try sender.seal(try notice.json(), authenticating: Data(key.id.utf8))
         return SealedNotice(v: 1, kid: key.id, enc: sender.encapsulatedKey.base64URL, ct: ct.base64URL)
     }
 
@@ -101,10 +122,7 @@ public struct PushPayloadError: Error, Sendable, Equatable, CustomStringConverti
 
 extension Data {
     /// RFC 4648 §5, without padding.
-    public var base64URL: String {
-        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
+    public var base64URL: String { FastEncoding.base64URL(self) }
 
     public init?(base64URL text: String) {
         guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }

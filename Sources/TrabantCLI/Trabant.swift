@@ -7,6 +7,6 @@ struct Trabant: AsyncParsableCommand {
         abstract: "Self-hosted backend for mobile and desktop softphones.",
         subcommands: [
             DemoCommand.self, SatelliteCommand.self, PairCommand.self, SatellitesCommand.self, FirewallCommand.self,
-            PortsCommand.self, BenchCommand.self,
+            PortsCommand.self, PushCommand.self, PushRelayCommand.self, BenchCommand.self,
         ])
 }

@@ -189,6 +189,19 @@ public struct ConfigReader: Sendable {
         }
     }
 
+    /// A listening address "ADDRESS:PORT" (IPv6 in brackets); nil for "off" when `offAllowed`.
+    public func listenAddress(_ key: String, default value: String, offAllowed: Bool = false) throws(ConfigError) -> (host: String, port: Int)? {
+        let text = try string(key, default: value)
+        if offAllowed, text == "off" { return nil }
+        let example = value == "off" ? "127.0.0.1:9280" : value
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port),
+            Self.isAddress(String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+        else {
+            throw invalid(key, "'\(text)' is not ADDRESS:PORT (e.g. \(example))\(offAllowed ? " or off" : "")")
+        }
+        return (String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+    }
+
     /// Reports a value that parsed but is not allowed, with its file and line.
     public func invalid(_ key: String, _ message: String) -> ConfigError {
         fail(key, root.lookup(key.split(separator: "."))?.line, message)

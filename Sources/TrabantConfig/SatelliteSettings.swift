@@ -35,17 +35,7 @@ public struct SatelliteSettings: Sendable {
         sip = try CallControllerSettings(r, mediaAdvertise: media.advertisedHost)
         management = try BridgeSettings(r, knownNetworks: sip.acl)
         firewall = try FirewallSettings(r)
-        let listen = try r.string("metrics.listen", default: "127.0.0.1:9280")
-        if listen == "off" {
-            metrics = nil
-        } else {
-            guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-                (0...65535).contains(port), ConfigReader.isAddress(String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
-            else {
-                throw r.invalid("metrics.listen", "'\(listen)' is not ADDRESS:PORT (e.g. 127.0.0.1:9280, [::1]:9280) or off")
-            }
-            metrics = (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
-        }
+        metrics = try r.listenAddress("metrics.listen", default: "127.0.0.1:9280", offAllowed: true)
         do {
             try media.validate()
         } catch {

@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import PKI
+import Push
+
+/// `trabant push-relay`'s listener: HTTP/2 over TLS 1.3; a client certificate is required and
+/// its key must be registered (checked in the handshake, so an unknown server gets no HTTP
+/// at all), then `RelayService` decides and `PushSender` forwards to APNs/FCM.
+public final class PushRelayServer: Sendable {
+    let channel: Channel
+    public let port: Int
+    let logger: Logger
+
+    public init(
+        host: String, port: Int, certificateChain: [NIOSSLCertificate], key: NIOSSLPrivateKey, service: RelayService,
+        sender: PushSender, logger: Logger = Logger(label: "trabant.push-relay")
+    ) async throws {
+        self.logger = logger
+        var tls = TLSConfiguration.makeServerConfiguration(
+            certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(key))
+        tls.minimumTLSVersion = .tlsv13
+        tls.certificateVerification = .noHostnameVerification
+        tls.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: tls)
+        let servers = service.servers
+        let verify = PinnedPeers.verifier(
+            pins: { Set(((try? servers.current()) ?? []).map(\.fingerprint)) },
+            refused: { f in logger.warning("refused a server whose key is not registered", metadata: ["relay.key": "\(f.map { "\($0)" } ?? "none")"]) })
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { ch in
+                ch.eventLoop.makeCompletedFuture {
+                    try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context, customVerificationCallback: verify))
+                    _ = try ch.pipeline.syncOperations.configureHTTP2Pipeline(
+                        mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                    ) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            let peer = (try? stream.parent?.pipeline.syncOperations.nioSSL_peerCertificate())
+                                .flatMap { $0 }.flatMap(PinnedPeers.fingerprint(of:))
+                            try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                            try stream.pipeline.syncOperations.addHandler(
+                                RelayStreamHandler(peer: peer, service: service, sender: sender, logger: logger))
+                        }
+                    }
+                }
+            }
+            .bind(host: host, port: port).get()
+        self.port = channel.localAddress?.port ?? port
+    }
+
+    public func stop() async {
+        try? await channel.close()
+    }
+}
+
+/// One HTTP/2 stream: read the request (bounded), decide, forward, answer.
+final class RelayStreamHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let peer: Fingerprint?
+    let service: RelayService
+    let sender: PushSender
+    let logger: Logger
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+    var tooLarge = false
+
+    init(peer: Fingerprint?, service: RelayService, sender: PushSender, logger: Logger) {
+        self.peer = peer
+        self.service = service
+        self.sender = sender
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h): head = h
+        case .body(var b):
+            if body.count + b.readableBytes > RelayPush.maximumBytes {
+                tooLarge = true
+            } else {
+                body += b.readBytes(length: b.readableBytes) ?? []
+            }
+        case .end:
+            guard let head else { return }
+            if tooLarge {
+                respond(context, .answer(status: 413, headers: ["content-type": "application/json"],
+                    body: "{\"outcome\":\"rejected\",\"reason\":\"the request is larger than \(RelayPush.maximumBytes) bytes\"}"))
+                return
+            }
+            let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+            let decision = service.decide(peer: peer, method: head.method.rawValue, path: head.uri, body: body, now: now)
+            guard case .forward(let push, _) = decision else {
+                respond(context, decision)
+                return
+            }
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let loop = context.eventLoop
+            let sender = self.sender
+            Task {
+                let result = await sender.deliver(push.sealed, kind: push.kind, collapseID: push.collapseID, to: push.target)
+                let body = (try? JSONEncoder().encode(RelayAnswer(result.outcome))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+                loop.execute {
+                    let (handler, context) = bound.value
+                    handler.respond(context, .answer(status: 200, headers: ["content-type": "application/json"], body: body))
+                }
+            }
+        }
+    }
+
+    func respond(_ context: ChannelHandlerContext, _ decision: RelayService.Decision) {
+        guard case .answer(let status, let extra, let text) = decision else { return }
+        var h = HTTPHeaders(extra.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+        h.add(name: "content-length", value: "\(text.utf8.count)")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .init(statusCode: status), headers: h))), promise: nil)
+        if !text.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}

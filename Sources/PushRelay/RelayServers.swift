@@ -1,0 +1,121 @@
+import Foundation
+import PKI
+import Synchronization
+
+/// A server the relay accepts pushes from: its key (the server's identity, mutual TLS) and
+/// its own rate limit.
+public struct RegisteredServer: Codable, Sendable, Equatable {
+    public var name: String
+    public var fingerprint: Fingerprint
+    /// Pushes per second on average, and the burst above it.
+    public var perSecond: Double
+    public var burst: Double
+    public var addedAt: Date
+
+    public init(name: String, fingerprint: Fingerprint, perSecond: Double, burst: Double, addedAt: Date = Date()) {
+        self.name = name
+        self.fingerprint = fingerprint
+        self.perSecond = perSecond
+        self.burst = burst
+        self.addedAt = addedAt
+    }
+}
+
+public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The registered servers in the relay's data directory (`relay-servers.json`, mode 0600).
+/// The running relay re-reads the file when it changes, so `trabant push-relay add-server`
+/// and `remove-server` take effect at the next connection without a restart.
+public final class RelayServers: Sendable {
+    public let path: String
+    struct Cache {
+        var modified: Date?
+        var size: Int = -1
+        var servers: [RegisteredServer] = []
+    }
+    let cache = Mutex(Cache())
+
+    public init(directory: String) {
+        path = directory + "/relay-servers.json"
+    }
+
+    /// The servers as the file says now (re-read only when its time or size changed).
+    public func current() throws(RelayError) -> [RegisteredServer] {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+        let modified = attributes?[.modificationDate] as? Date
+        let size = (attributes?[.size] as? Int) ?? -1
+        if let hit = cache.withLock({ $0.modified == modified && $0.size == size ? $0.servers : nil }) { return hit }
+        let servers = try read()
+        cache.withLock { $0 = Cache(modified: modified, size: size, servers: servers) }
+        return servers
+    }
+
+    public func server(for fingerprint: Fingerprint) -> RegisteredServer? {
+        (try? current())?.first { $0.fingerprint == fingerprint }
+    }
+
+    func read() throws(RelayError) -> [RegisteredServer] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        guard let data = FileManager.default.contents(atPath: path) else { throw RelayError("\(path): cannot be read") }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode([RegisteredServer].self, from: data)
+        } catch {
+            throw RelayError("\(path): not a list of registered servers (\(error)); fix or remove it")
+        }
+    }
+
+    /// Registers a server (or changes its limits). Names and keys are unique.
+    public func add(_ server: RegisteredServer) throws(RelayError) {
+        guard !server.name.isEmpty, server.name.count <= 64,
+            server.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else { throw RelayError("--name: 1 to 64 letters, digits, '-', '_' or '.'") }
+        guard server.perSecond > 0, server.perSecond <= 100_000 else { throw RelayError("--per-second: from 0 (excluded) to 100000") }
+        guard server.burst >= 1, server.burst <= 1_000_000 else { throw RelayError("--burst: from 1 to 1000000") }
+        var all = try read()
+        if let other = all.first(where: { $0.fingerprint == server.fingerprint && $0.name != server.name }) {
+            throw RelayError("that key is already registered as '\(other.name)'")
+        }
+        all.removeAll { $0.name == server.name }
+        all.append(server)
+        try write(all.sorted { $0.name < $1.name })
+    }
+
+    /// Removes a server by name; its connections are refused from the next handshake on.
+    @discardableResult
+    public func remove(name: String) throws(RelayError) -> Bool {
+        var all = try read()
+        let before = all.count
+        all.removeAll { $0.name == name }
+        guard all.count != before else { return false }
+        try write(all)
+        return true
+    }
+
+    func write(_ servers: [RegisteredServer]) throws(RelayError) {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        do {
+            let data = try encoder.encode(servers)
+            let temp = path + ".tmp-\(getpid())"
+            let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { throw RelayError("\(temp): cannot be created (\(String(cString: strerror(errno))))") }
+            let ok = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) == $0.count } && fsync(fd) == 0
+            close(fd)
+            guard ok, rename(temp, path) == 0 else {
+                unlink(temp)
+                throw RelayError("\(path): cannot be written")
+            }
+        } catch let e as RelayError {
+            throw e
+        } catch {
+            throw RelayError("\(path): cannot be written (\(error))")
+        }
+    }
+}
