@@ -86,11 +86,11 @@ public struct APNsRequest: Sendable, Equatable {
         deviceToken: String, type: PushType, bundleID: String, expiration: Int, apnsID: UUID = UUID(), collapseID: String? = nil,
         sealed: SealedNotice
     ) throws(PushError) {
-        guard deviceToken.count >= 64, deviceToken.count <= 200, deviceToken.allSatisfy(\.isHexDigit) else {
+        guard deviceToken.utf8.count >= 64, deviceToken.utf8.count <= 200, deviceToken.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
             throw PushError(.badToken, "an APNs device token is hex, at least 64 digits")
         }
-        guard collapseID.map({ $0.utf8.count <= 64 }) ?? true else {
-            throw PushError(.configuration, "apns-collapse-id is at most 64 bytes")
+        guard collapseID.map({ $0.utf8.count <= 64 && $0.utf8.allSatisfy { (0x20...0x7E).contains($0) } }) ?? true else {
+            throw PushError(.configuration, "apns-collapse-id is at most 64 printable ASCII characters")
         }
         self.deviceToken = deviceToken.lowercased()
         self.type = type

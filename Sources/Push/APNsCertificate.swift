@@ -52,6 +52,12 @@ public struct APNsCertificate: Sendable {
         guard cert.notValidAfter > now else {
             throw PushError(.configuration, "apns.certificate_file: the certificate for \(uid) expired on \(cert.notValidAfter)")
         }
+        var check = TLSConfiguration.makeClientConfiguration()
+        check.certificateChain = chain.map { .certificate($0) }
+        check.privateKey = .privateKey(key)
+        guard (try? NIOSSLContext(configuration: check)) != nil else {
+            throw PushError(.configuration, "apns.certificate_key_file: the key does not belong to the certificate for \(uid)")
+        }
         self.chain = chain
         self.key = key
         self.bundleID = uid

@@ -171,6 +171,11 @@ public final class PushSender: Sendable {
         fcmAuth = settings.fcm.map { FCMAuth(account: $0.account, http: client) }
     }
 
+    /// Errors in the request itself: sending it again cannot help.
+    static func isRequestError(_ e: HTTPClientError) -> Bool {
+        [.invalidURL, .emptyHost, .emptyScheme].contains(e) || "\(e)".contains("invalidHeaderField") || "\(e)".contains("unsupportedScheme")
+    }
+
     /// What a closed connection right after TLS likely means, when we present a certificate.
     var clientCertificateHint: String? {
         if let relay = settings.relay {
@@ -184,7 +189,11 @@ public final class PushSender: Sendable {
     }
 
     public func shutdown() async throws {
-        for c in clients { try await c.shutdown() }
+        var first: (any Error)?
+        for c in clients {
+            do { try await c.shutdown() } catch { first = first ?? error }
+        }
+        if let first { throw first }
     }
 
     /// The outcomes counted per provider.
@@ -201,7 +210,7 @@ public final class PushSender: Sendable {
         } catch {
             return count(target, PushResult(outcome: .rejected(status: 0, reason: "sealing failed: \(error)"), attempts: 0))
         }
-        return await deliver(sealed, kind: notice.kind, collapseID: notice.callID.prefixBytes(64), to: target, now: now)
+        return await deliver(sealed, kind: notice.kind, collapseID: Self.collapseID(for: notice.callID), to: target, now: now)
     }
 
     /// Pushes a notice sealed elsewhere (the push relay forwards what servers sealed).
@@ -210,6 +219,7 @@ public final class PushSender: Sendable {
     ) async -> PushResult {
         var attempt = 0
         var renewedAuth = false
+        let started = Date()
         while true {
             attempt += 1
             let outcome: PushOutcome
@@ -219,6 +229,8 @@ public final class PushSender: Sendable {
                 // The configuration, the proxy's credentials or a certificate that does not
                 // verify (an intercepting proxy): retrying cannot help — fail closed, now.
                 outcome = .rejected(status: e.code == .proxy ? 407 : 0, reason: e.message)
+            } catch let e as HTTPClientError where Self.isRequestError(e) {
+                outcome = .rejected(status: 0, reason: "the request cannot be sent: \(e)")
             } catch let e as HTTPClientError where e == .remoteConnectionClosed && clientCertificateHint != nil {
                 // TLS 1.3 checks our certificate after our side of the handshake: a refusal
                 // arrives as a closed connection. Retried (it may be a glitch), but named.
@@ -232,7 +244,10 @@ public final class PushSender: Sendable {
                 if await renewAuth(target) { continue }
                 return count(target, PushResult(outcome: outcome, attempts: attempt))
             case .retry(_, let after):
-                guard let wait = settings.retry.delay(beforeRetry: attempt, retryAfter: after) else {
+                // A call push later than the ring time is useless: give up instead.
+                guard let wait = settings.retry.delay(beforeRetry: attempt, retryAfter: after),
+                    kind != .call || Date().timeIntervalSince(started) + wait < settings.ringTime
+                else {
                     return count(target, PushResult(outcome: outcome, attempts: attempt))
                 }
                 try? await Task.sleep(for: .milliseconds(Int(wait * 1000)))
@@ -318,7 +333,8 @@ public final class PushSender: Sendable {
                 .proxy,
                 "the proxy refused the tunnel: wrong push.proxy.username or password (407), or it does not allow CONNECT to the provider")
         } catch let e as NIOSSLError {
-            throw PushError(.transport, "TLS with the provider failed (certificates are always verified): \(e)")
+            throw PushError(
+                .transport, "TLS with the provider failed (certificates are always verified): \(e)\(clientCertificateHint.map { "; \($0)" } ?? "")")
         }
     }
 }
@@ -361,13 +377,11 @@ actor FCMAuth {
     }
 }
 
-extension String {
-    func prefixBytes(_ n: Int) -> String {
-        var out = ""
-        for c in self {
-            if out.utf8.count + String(c).utf8.count > n { break }
-            out.append(c)
-        }
-        return out
+extension PushSender {
+    /// APNs collapse ids are at most 64 bytes of header text: the call id when it fits, its
+    /// SHA-256 otherwise (still one id per call).
+    static func collapseID(for callID: String) -> String {
+        if callID.utf8.count <= 64, callID.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) { return callID }
+        return "sha256-" + SHA256.hash(data: Data(callID.utf8)).prefix(24).map { String(format: "%02x", $0) }.joined()
     }
 }

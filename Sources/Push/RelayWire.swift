@@ -71,7 +71,9 @@ public struct RelayPush: Sendable, Equatable {
         self.kind = kind
         if object["collapse_id"] != nil {
             let c = try string("collapse_id")
-            guard c.utf8.count <= 64 else { throw PushError(.configuration, "\"collapse_id\" is at most 64 bytes") }
+            guard c.utf8.count <= 64, c.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) else {
+                throw PushError(.configuration, "\"collapse_id\" is at most 64 printable ASCII characters")
+            }
             collapseID = c
         } else {
             collapseID = nil

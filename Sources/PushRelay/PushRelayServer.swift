@@ -5,8 +5,10 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import PKI
 import Push
+import Synchronization
 
 /// `trabant push-relay`'s listener: HTTP/2 over TLS 1.3; a client certificate is required and
 /// its key must be registered (checked in the handshake, so an unknown server gets no HTTP
@@ -18,7 +20,7 @@ public final class PushRelayServer: Sendable {
 
     public init(
         host: String, port: Int, certificateChain: [NIOSSLCertificate], key: NIOSSLPrivateKey, service: RelayService,
-        sender: PushSender, logger: Logger = Logger(label: "trabant.push-relay")
+        sender: PushSender, maxConnections: Int = 4096, logger: Logger = Logger(label: "trabant.push-relay")
     ) async throws {
         self.logger = logger
         var tls = TLSConfiguration.makeServerConfiguration(
@@ -30,13 +32,25 @@ public final class PushRelayServer: Sendable {
         let servers = service.servers
         let verify = PinnedPeers.verifier(
             pins: { Set(((try? servers.current()) ?? []).map(\.fingerprint)) },
-            refused: { f in logger.warning("refused a server whose key is not registered", metadata: ["relay.key": "\(f.map { "\($0)" } ?? "none")"]) })
+            refused: { f in
+                service.refusedHandshake(key: f.map { "\($0)" } ?? "none")
+            })
+        let open = ConnectionCount()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { ch in
-                ch.eventLoop.makeCompletedFuture {
+                // Bounded: connections at once, time to finish TLS, time without traffic.
+                guard open.n.add(1, ordering: .relaxed).oldValue < maxConnections else {
+                    open.n.subtract(1, ordering: .relaxed)
+                    return ch.close()
+                }
+                ch.closeFuture.whenComplete { _ in open.n.subtract(1, ordering: .relaxed) }
+                return ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context, customVerificationCallback: verify))
+                    try ch.pipeline.syncOperations.addHandler(HandshakeDeadline(timeout: .seconds(10)))
+                    try ch.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: .minutes(5)))
+                    try ch.pipeline.syncOperations.addHandler(CloseWhenIdle())
                     _ = try ch.pipeline.syncOperations.configureHTTP2Pipeline(
                         mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
                     ) { stream in
@@ -60,7 +74,7 @@ public final class PushRelayServer: Sendable {
 }
 
 /// One HTTP/2 stream: read the request (bounded), decide, forward, answer.
-final class RelayStreamHandler: ChannelInboundHandler, @unchecked Sendable {
+final class RelayStreamHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -91,6 +105,7 @@ final class RelayStreamHandler: ChannelInboundHandler, @unchecked Sendable {
         case .end:
             guard let head else { return }
             if tooLarge {
+                service.tooLarge(peer: peer)
                 respond(context, .answer(status: 413, headers: ["content-type": "application/json"],
                     body: "{\"outcome\":\"rejected\",\"reason\":\"the request is larger than \(RelayPush.maximumBytes) bytes\"}"))
                 return
@@ -123,4 +138,49 @@ final class RelayStreamHandler: ChannelInboundHandler, @unchecked Sendable {
         if !text.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
+}
+
+/// Closes a connection that has not finished its TLS handshake in time (a client that
+/// connects and says nothing holds no descriptor for long).
+final class HandshakeDeadline: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let timeout: TimeAmount
+    var deadline: Scheduled<Void>?
+
+    init(timeout: TimeAmount) { self.timeout = timeout }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = context.channel
+        deadline = context.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let tls = event as? TLSUserEvent, case .handshakeCompleted = tls {
+            deadline?.cancel()
+            deadline = nil
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        context.fireChannelInactive()
+    }
+}
+
+/// Closes a connection that carried nothing for the idle time (the server reconnects).
+final class CloseWhenIdle: ChannelInboundHandler {
+    typealias InboundIn = NIOAny
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+final class ConnectionCount: Sendable {
+    let n = Atomic<Int>(0)
 }

@@ -33,8 +33,7 @@ public struct RelayError: Error, Sendable, Equatable, CustomStringConvertible {
 public final class RelayServers: Sendable {
     public let path: String
     struct Cache {
-        var modified: Date?
-        var size: Int = -1
+        var stamp: [Int] = []
         var servers: [RegisteredServer] = []
     }
     let cache = Mutex(Cache())
@@ -45,17 +44,25 @@ public final class RelayServers: Sendable {
 
     /// The servers as the file says now (re-read only when its time or size changed).
     public func current() throws(RelayError) -> [RegisteredServer] {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        let modified = attributes?[.modificationDate] as? Date
-        let size = (attributes?[.size] as? Int) ?? -1
-        if let hit = cache.withLock({ $0.modified == modified && $0.size == size ? $0.servers : nil }) { return hit }
+        // Inode, size and nanosecond time: a replaced file is seen even within one clock tick.
+        var st = stat()
+        let stamp = stat(path, &st) == 0
+            ? [Int(st.st_ino), Int(st.st_size), Int(st.st_mtim.tv_sec), Int(st.st_mtim.tv_nsec)] : [-1]
+        if let hit = cache.withLock({ $0.stamp == stamp ? $0.servers : nil }) { return hit }
         let servers = try read()
-        cache.withLock { $0 = Cache(modified: modified, size: size, servers: servers) }
+        cache.withLock { $0 = Cache(stamp: stamp, servers: servers) }
         return servers
     }
 
-    public func server(for fingerprint: Fingerprint) -> RegisteredServer? {
-        (try? current())?.first { $0.fingerprint == fingerprint }
+    /// The registered server with this key. An unreadable file lets nobody in; `onError`
+    /// hears why (the relay logs it).
+    public func server(for fingerprint: Fingerprint, onError: (RelayError) -> Void = { _ in }) -> RegisteredServer? {
+        do {
+            return try current().first { $0.fingerprint == fingerprint }
+        } catch {
+            onError(error)
+            return nil
+        }
     }
 
     func read() throws(RelayError) -> [RegisteredServer] {
@@ -63,38 +70,67 @@ public final class RelayServers: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else { throw RelayError("\(path): cannot be read") }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
+        let servers: [RegisteredServer]
         do {
-            return try decoder.decode([RegisteredServer].self, from: data)
+            servers = try decoder.decode([RegisteredServer].self, from: data)
         } catch {
             throw RelayError("\(path): not a list of registered servers (\(error)); fix or remove it")
         }
+        for s in servers {
+            do {
+                try Self.validate(s)
+            } catch {
+                throw RelayError("\(path): server '\(s.name)': \(error.message)")
+            }
+        }
+        return servers
+    }
+
+    static func validate(_ server: RegisteredServer) throws(RelayError) {
+        guard !server.name.isEmpty, server.name.count <= 64,
+            server.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+        else { throw RelayError("--name: 1 to 64 letters, digits, '-', '_' or '.'") }
+        guard server.perSecond.isFinite, server.perSecond >= 0.001, server.perSecond <= 100_000 else {
+            throw RelayError("--per-second: from 0.001 to 100000")
+        }
+        guard server.burst.isFinite, server.burst >= 1, server.burst <= 1_000_000 else { throw RelayError("--burst: from 1 to 1000000") }
+    }
+
+    /// Serializes the read-modify-write of `add` and `remove` between processes.
+    func locked<T>(_ body: () throws(RelayError) -> T) throws(RelayError) -> T {
+        let fd = open(path + ".lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw RelayError("\(path).lock: cannot be opened (\(String(cString: strerror(errno))))") }
+        defer { close(fd) }
+        flock(fd, LOCK_EX)
+        defer { flock(fd, LOCK_UN) }
+        return try body()
     }
 
     /// Registers a server (or changes its limits). Names and keys are unique.
     public func add(_ server: RegisteredServer) throws(RelayError) {
-        guard !server.name.isEmpty, server.name.count <= 64,
-            server.name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
-        else { throw RelayError("--name: 1 to 64 letters, digits, '-', '_' or '.'") }
-        guard server.perSecond > 0, server.perSecond <= 100_000 else { throw RelayError("--per-second: from 0 (excluded) to 100000") }
-        guard server.burst >= 1, server.burst <= 1_000_000 else { throw RelayError("--burst: from 1 to 1000000") }
-        var all = try read()
-        if let other = all.first(where: { $0.fingerprint == server.fingerprint && $0.name != server.name }) {
-            throw RelayError("that key is already registered as '\(other.name)'")
+        try Self.validate(server)
+        try locked { () throws(RelayError) in
+            var all = try read()
+            if let other = all.first(where: { $0.fingerprint == server.fingerprint && $0.name != server.name }) {
+                throw RelayError("that key is already registered as '\(other.name)'")
+            }
+            all.removeAll { $0.name == server.name }
+            all.append(server)
+            try write(all.sorted { $0.name < $1.name })
         }
-        all.removeAll { $0.name == server.name }
-        all.append(server)
-        try write(all.sorted { $0.name < $1.name })
     }
 
     /// Removes a server by name; its connections are refused from the next handshake on.
     @discardableResult
     public func remove(name: String) throws(RelayError) -> Bool {
-        var all = try read()
-        let before = all.count
-        all.removeAll { $0.name == name }
-        guard all.count != before else { return false }
-        try write(all)
-        return true
+        try locked { () throws(RelayError) -> Bool in
+            var all = try read()
+            let before = all.count
+            all.removeAll { $0.name == name }
+            guard all.count != before else { return false }
+            try write(all)
+            return true
+        }
     }
 
     func write(_ servers: [RegisteredServer]) throws(RelayError) {

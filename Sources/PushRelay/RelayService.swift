@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PKI
 import Push
 import Synchronization
@@ -15,8 +16,23 @@ public final class RelayService: Sendable {
     public let servers: RelayServers
     let buckets = Mutex<[Fingerprint: TokenBucket]>([:])
     let counts = Mutex<[String: [String: Int]]>([:])
+    let logger: Logger
+    let lastComplaint = Mutex<Double>(-.infinity)
 
-    public init(servers: RelayServers) { self.servers = servers }
+    public init(servers: RelayServers, logger: Logger = Logger(label: "trabant.push-relay")) {
+        self.servers = servers
+        self.logger = logger
+    }
+
+    /// Logs at most once per ten seconds (a refused or broken thing can repeat per request).
+    func complain(_ message: Logger.Message, _ metadata: Logger.Metadata, now: Double) {
+        let speak = lastComplaint.withLock { last -> Bool in
+            guard now - last >= 10 else { return false }
+            last = now
+            return true
+        }
+        if speak { logger.warning(message, metadata: metadata) }
+    }
 
     public static let results = ["accepted", "rate_limited", "bad_request", "unregistered"]
 
@@ -40,7 +56,12 @@ public final class RelayService: Sendable {
 
     /// `now`: monotonic seconds.
     public func decide(peer: Fingerprint?, method: String, path: String, body: [UInt8], now: Double) -> Decision {
-        guard let peer, let server = servers.server(for: peer) else {
+        let registered = peer.flatMap { p in
+            servers.server(for: p) { error in
+                self.complain("the registry of servers cannot be read: every push is refused", ["relay.error": "\(error)"], now: now)
+            }
+        }
+        guard let peer, let server = registered else {
             count("(unregistered)", "unregistered")
             return Self.error(403, "this server's key is not registered at the relay (trabant push-relay add-server)")
         }
@@ -53,8 +74,10 @@ public final class RelayService: Sendable {
             return Self.error(405, "\(RelayPush.path) takes POST, not \(method)")
         }
         let (allowed, wait) = buckets.withLock { b -> (Bool, Double) in
-            var bucket = b[peer].flatMap { $0.rate == server.perSecond && $0.burst == server.burst ? $0 : nil }
-                ?? TokenBucket(rate: server.perSecond, burst: server.burst, now: now)
+            // Changed limits take effect with the tokens the server had left, not a fresh burst.
+            var bucket = b[peer].map { old in
+                old.rate == server.perSecond && old.burst == server.burst ? old : old.with(rate: server.perSecond, burst: server.burst)
+            } ?? TokenBucket(rate: server.perSecond, burst: server.burst, now: now)
             defer { b[peer] = bucket }
             return bucket.take(now: now)
         }
@@ -70,6 +93,17 @@ public final class RelayService: Sendable {
             count(server.name, "bad_request")
             return Self.error(400, error.message)
         }
+    }
+
+    /// A client whose key is not registered was refused in the TLS handshake.
+    public func refusedHandshake(key: String) {
+        count("(unregistered)", "unregistered")
+        complain("refused a server whose key is not registered", ["relay.key": "\(key)"], now: Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
+    }
+
+    /// A body over the limit (answered 413 by the listener).
+    public func tooLarge(peer: Fingerprint?) {
+        count(peer.flatMap { servers.server(for: $0)?.name } ?? "(unregistered)", "bad_request")
     }
 
     /// The relay's counters and its pushes' outcomes, for Prometheus.

@@ -13,6 +13,14 @@ public struct TokenBucket: Sendable, Equatable {
         last = now
     }
 
+    /// The same bucket under new limits, keeping its tokens (capped at the new burst).
+    public func with(rate: Double, burst: Double) -> TokenBucket {
+        var b = self
+        b = TokenBucket(rate: rate, burst: burst, now: last)
+        b.tokens = min(tokens, burst)
+        return b
+    }
+
     /// Takes one token; when none is left, nil and how many seconds until one is.
     public mutating func take(now: Double) -> (allowed: Bool, retryAfter: Double) {
         tokens = min(burst, tokens + max(0, now - last) * rate)

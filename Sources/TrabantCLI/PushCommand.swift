@@ -110,13 +110,19 @@ struct PushKeyCommand: ParsableCommand {
         commandName: "key", abstract: "Show this server's key, for 'trabant push-relay add-server --fingerprint' at the relay.")
 
     @Option(help: "This server's data directory.") var dataDir: String = "./trabant-data"
+    @Flag(help: "Make the server's identity if the data directory has none yet.") var create = false
 
     func run() throws {
         do {
-            let identity = try IdentityStore(directory: dataDir).loadOrCreate(role: "server").identity
+            let store = IdentityStore(directory: dataDir)
+            guard let identity = try create ? store.loadOrCreate(role: "server").identity : store.load() else {
+                FileHandle.standardError.write(Data(
+                    "trabant: no server identity in '\(dataDir)' (wrong --data-dir? add --create to make one for a new server)\n".utf8))
+                throw ExitCode(1)
+            }
             print(identity.fingerprint)
-        } catch {
-            FileHandle.standardError.write(Data("trabant: identity: \(error)\n".utf8))
+        } catch let e as PKIError {
+            FileHandle.standardError.write(Data("trabant: identity: \(e.message)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -44,16 +44,32 @@ struct PushRelayRunCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("trabant: \(error)\n".utf8))
             throw ExitCode(78)
         }
-        let sender = try PushSender(settings: settings.push, logger: Logger(label: "trabant.push"))
-        let service = RelayService(servers: servers)
-        let server = try await PushRelayServer(
-            host: settings.host, port: settings.port, certificateChain: settings.certificateChain, key: settings.key,
-            service: service, sender: sender, logger: logger)
-        logger.info("push relay listening", metadata: ["relay.listen": "\(settings.host):\(server.port)"])
+        // The relay tries each push once and hands Retry-After back: the server retries, within
+        // its ring time, so a push is never in flight twice.
+        var push = settings.push
+        push.retry = RetryPolicy(attempts: 1)
+        let sender = try PushSender(settings: push, logger: Logger(label: "trabant.push"))
+        let service = RelayService(servers: servers, logger: logger)
+        let server: PushRelayServer
         var metrics: MetricsEndpoint?
-        if let m = settings.metrics {
-            metrics = try await MetricsEndpoint(host: m.host, port: m.port) { service.metrics(pushCounters: sender.counters) }
-            logger.info("metrics at http://\(m.host):\(metrics!.port)/metrics")
+        do {
+            server = try await PushRelayServer(
+                host: settings.host, port: settings.port, certificateChain: settings.certificateChain, key: settings.key,
+                service: service, sender: sender, logger: logger)
+            logger.info("push relay listening", metadata: ["relay.listen": "\(settings.host):\(server.port)"])
+            if let m = settings.metrics {
+                do {
+                    metrics = try await MetricsEndpoint(host: m.host, port: m.port) { service.metrics(pushCounters: sender.counters) }
+                } catch {
+                    await server.stop()
+                    throw error
+                }
+                logger.info("metrics at http://\(m.host):\(metrics!.port)/metrics")
+            }
+        } catch {
+            try? await sender.shutdown()
+            FileHandle.standardError.write(Data("trabant: the push relay cannot listen: \(error)\n".utf8))
+            throw ExitCode(1)
         }
         let group = ServiceGroup(
             configuration: .init(services: [.init(service: WaitForSignal())], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

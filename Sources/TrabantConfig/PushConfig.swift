@@ -86,7 +86,7 @@ public enum PushConfig {
         case (nil, let c?):
             let bytes = try read(r, "push.apns.certificate_file", c)
             do {
-                if c.hasSuffix(".p12") || c.hasSuffix(".pfx") {
+                if c.lowercased().hasSuffix(".p12") || c.lowercased().hasSuffix(".pfx") {
                     auth = .certificate(try APNsCertificate(p12: bytes, passphrase: try r.optionalString("push.apns.certificate_passphrase")))
                 } else {
                     guard let keyPath = try r.optionalString("push.apns.certificate_key_file") else {
@@ -112,7 +112,7 @@ public enum PushConfig {
         var baseURL: String?
         if let url = try r.optionalString("push.apns.url") {
             _ = try hostPort(r, "push.apns.url", url, scheme: "https", defaultPort: 443)
-            baseURL = url
+            baseURL = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         return .init(auth: auth, environment: environment, bundleID: bundle, baseURL: baseURL)
     }
@@ -129,7 +129,7 @@ public enum PushConfig {
         }
         let url = try r.string("push.fcm.url", default: "https://fcm.googleapis.com")
         _ = try hostPort(r, "push.fcm.url", url, scheme: "https", defaultPort: 443)
-        return .init(account: account, baseURL: url)
+        return .init(account: account, baseURL: url.hasSuffix("/") ? String(url.dropLast()) : url)
     }
 
     /// Files named relative to the configuration file's directory.
@@ -174,16 +174,22 @@ public struct PushRelaySettings: Sendable {
         guard let certPath = try r.optionalString("relay.certificate_file") else {
             throw r.invalid("relay.certificate_file", "the relay's TLS certificate (PEM, with its chain) is required")
         }
-        guard let chain = try? NIOSSLCertificate.fromPEMBytes(try PushConfig.read(r, "relay.certificate_file", certPath)), !chain.isEmpty
+        let certBytes = try PushConfig.read(r, "relay.certificate_file", certPath)
+        guard let chain = try? NIOSSLCertificate.fromPEMBytes(certBytes), !chain.isEmpty
         else { throw r.invalid("relay.certificate_file", "'\(certPath)' holds no PEM certificate") }
         certificateChain = chain
         guard let keyPath = try r.optionalString("relay.key_file") else {
             throw r.invalid("relay.key_file", "the key of relay.certificate_file (PEM) is required")
         }
-        guard let key = try? NIOSSLPrivateKey(bytes: try PushConfig.read(r, "relay.key_file", keyPath), format: .pem) else {
+        let keyBytes = try PushConfig.read(r, "relay.key_file", keyPath)
+        guard let key = try? NIOSSLPrivateKey(bytes: keyBytes, format: .pem) else {
             throw r.invalid("relay.key_file", "'\(keyPath)' is not a PEM private key")
         }
         self.key = key
+        // The key must be the certificate's (BoringSSL checks when both are loaded).
+        guard (try? NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)))) != nil
+        else { throw r.invalid("relay.key_file", "'\(keyPath)' is not the key of relay.certificate_file") }
         metrics = try r.listenAddress("relay.metrics", default: "127.0.0.1:9465", offAllowed: true)
         push = try PushConfig.settings(r)
         guard push.apns != nil || push.fcm != nil else {

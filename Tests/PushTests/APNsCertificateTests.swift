@@ -80,6 +80,12 @@ struct APNsCertificateTests {
             _ = try APNsCertificate(certificatePEM: Array(server.certificatePEM.utf8), keyPEM: Array(server.keyPEM.utf8))
             Issue.record("a certificate without UID was taken")
         } catch { #expect(error.message.contains("UID")) }
+        let another = try ca.issue(uid: "com.example.phone")
+        let valid = try ca.issue(uid: "com.example.phone")
+        do {
+            _ = try APNsCertificate(certificatePEM: Array(valid.certificatePEM.utf8), keyPEM: Array(another.keyPEM.utf8))
+            Issue.record("a key of another certificate was taken")
+        } catch { #expect(error.message.contains("does not belong"), "\(error)") }
         do {
             _ = try APNsCertificate(certificatePEM: Array("not pem".utf8), keyPEM: [])
             Issue.record("garbage was taken")

@@ -110,7 +110,8 @@ struct PushRelayTests {
             Issue.record("expected a refusal, got \(r)")
         }
         #expect(w.emulator.accepted == 0)
-        #expect(w.service.requestCounts.isEmpty, "no HTTP request got through")
+        #expect(w.service.requestCounts["acme"] == nil, "no HTTP request got through")
+        #expect((w.service.requestCounts["(unregistered)"]?["unregistered"] ?? 0) >= 1, "the refusal is counted")
         // Removing a server takes effect on its open connection too (checked per request).
         let server = try w.server()
         #expect(await server.send(Self.notice, to: .fcm(token: "fcm:x"), key: w.key).outcome == .delivered)
@@ -210,6 +211,8 @@ struct PushRelayTests {
             (#"{"provider":"fcm","token":"t","kind":"call","sealed":{"v":1,"kid":"k","enc":"short","ct":"\#(ct)"}}"#, "sealed.enc"),
             (#"{"provider":"fcm","token":"t","kind":"call","sealed":{"v":2,"kid":"k","enc":"\#(enc)","ct":"\#(ct)"}}"#, "sealed.v"),
             ("[1,2]", "not a JSON object"),
+            (#"{"provider":"fcm","token":"t","kind":"call","collapse_id":"a\r\nx: y","sealed":{"v":1,"kid":"k","enc":"\#(enc)","ct":"\#(ct)"}}"#,
+             "printable ASCII"),
         ]
         for (body, message) in cases {
             guard case .answer(400, _, let text) = decide(body) else { Issue.record("\(body) was not refused"); continue }
@@ -240,6 +243,11 @@ struct PushRelayTests {
         #expect(try servers.current().map(\.perSecond) == [50])
         let mode = (try FileManager.default.attributesOfItem(atPath: servers.path)[.posixPermissions] as? Int) ?? 0
         #expect(mode & 0o077 == 0, "the registry is private to the relay's user")
+        // A hand-edited file with an impossible rate is refused whole, naming the server.
+        let text = try String(contentsOfFile: servers.path, encoding: .utf8).replacingOccurrences(of: "\"perSecond\" : 50", with: "\"perSecond\" : 0")
+        try text.write(toFile: servers.path, atomically: true, encoding: .utf8)
+        #expect(throws: RelayError.self) { try servers.current() }
+        do { _ = try servers.current() } catch { #expect(error.message.contains("server 'acme'") && error.message.contains("per-second")) }
         try "garbage".write(toFile: servers.path, atomically: true, encoding: .utf8)
         #expect(throws: RelayError.self) { try servers.current() }
         #expect(servers.server(for: a) == nil, "an unreadable registry lets nobody in")
@@ -256,5 +264,19 @@ struct PushRelayTests {
         #expect(b.take(now: 100).allowed, "refills up to the burst")
         #expect((0..<2).map { _ in b.take(now: 100).allowed } == [true, true])
         #expect(!b.take(now: 100).allowed)
+        // New limits keep the tokens left (no fresh burst by editing the limits).
+        var c = b.with(rate: 10, burst: 50)
+        #expect(!c.take(now: 100).allowed)
+        #expect(c.take(now: 100.2).allowed)
+    }
+
+    @Test func collapseIDsAreHeaderSafe() {
+        #expect(PushSender.collapseID(for: "abc@host") == "abc@host")
+        let long = PushSender.collapseID(for: String(repeating: "x", count: 100))
+        let odd = PushSender.collapseID(for: "ünï\r\ncöde")
+        for id in [long, odd] {
+            #expect(id.hasPrefix("sha256-") && id.utf8.count <= 64 && id.utf8.allSatisfy { (0x20...0x7E).contains($0) })
+        }
+        #expect(long != odd)
     }
 }
