@@ -83,7 +83,13 @@ let package = Package(
             ]
         ),
         // Push notices sealed to the device's key (HPKE); the opener is the client SDK's too.
-        .target(name: "PushPayload", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "CHPKEBoring"),
+        .target(
+            name: "PushPayload",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .target(name: "CHPKEBoring", condition: .when(platforms: [.linux])),
+            ]),
         // Push to APNs, FCM and the push relay: tokens, requests, outcomes, retries.
         .target(
             name: "Push",

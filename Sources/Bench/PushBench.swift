@@ -4,6 +4,7 @@ import Foundation
 import Push
 import PushEmulator
 import PushPayload
+import NIOSSL
 import Synchronization
 
 /// `trabant bench push`: sealed VoIP pushes per second to the APNs emulator (HTTP/2 + TLS on
@@ -18,15 +19,78 @@ public enum PushBench {
         public var rss_bytes_start: Int
         public var rss_bytes_end: Int
         public var concurrency: Int
+        /// CPU time per push of the sending process, and of the emulator (its own process).
+        public var sender_cpu_us_per_push: Double
+        public var emulator_cpu_us_per_push: Double
+    }
+
+    /// The emulator in its own process (`trabant bench push-emulator`), so that the figures
+    /// separate what the sender spends from what the stand-in for Apple spends.
+    struct ChildEmulator {
+        let process: Process
+        let port: Int
+        let root: NIOSSLCertificate
+        let input: Pipe
+
+        static func start(apnsKey: P256.Signing.PublicKey) throws -> ChildEmulator {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            p.arguments = ["bench", "push-emulator", "--apns-key=" + apnsKey.pemRepresentation]
+            let out = Pipe()
+            let input = Pipe()
+            p.standardOutput = out
+            p.standardInput = input
+            try p.run()
+            var line = Data()
+            let deadline = Date().addingTimeInterval(30)
+            while !line.contains(UInt8(ascii: "\n")), Date() < deadline, p.isRunning {
+                line += out.fileHandleForReading.availableData
+            }
+            struct Hello: Decodable {
+                let port: Int
+                let ca: String
+            }
+            guard let hello = try? JSONDecoder().decode(Hello.self, from: line.prefix { $0 != UInt8(ascii: "\n") }) else {
+                p.terminate()
+                throw BenchError("the push emulator did not start: \(String(decoding: line, as: UTF8.self))")
+            }
+            return ChildEmulator(
+                process: p, port: hello.port, root: try NIOSSLCertificate(bytes: Array(hello.ca.utf8), format: .pem), input: input)
+        }
+
+        var cpuSeconds: Double { ProcessStats.cpuSeconds(pid: process.processIdentifier) ?? 0 }
+
+        func stop() {
+            try? input.fileHandleForWriting.close()
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    /// `trabant bench push-emulator`: the APNs emulator alone; prints {"port":…,"ca":…} and
+    /// runs until its standard input closes.
+    public static func serveEmulator(apnsKeyPEM: String) async throws {
+        let key = try P256.Signing.PublicKey(pemRepresentation: apnsKeyPEM)
+        let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
+        let emulator = try await ProviderEmulator(
+            apnsKey: key, keyID: "KEY1234567", teamID: "TEAM123456", bundleID: "com.example.phone",
+            fcmKey: rsa.publicKey, fcmProject: "bench", fcmEmail: "bench@example.iam.gserviceaccount.com",
+            tokenURI: { "https://oauth2.googleapis.com:\($0)/token" }, keepPushes: false)
+        let hello = try JSONSerialization.data(withJSONObject: ["port": emulator.port, "ca": try emulator.ca.certificate.serializeAsPEM().pemString])
+        FileHandle.standardOutput.write(hello + Data("\n".utf8))
+        // Until the bench closes our standard input.
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            Thread.detachNewThread {
+                _ = FileHandle.standardInput.readDataToEndOfFile()
+                done.resume()
+            }
+        }
+        emulator.stop()
     }
 
     public static func run(count: Int, concurrency: Int, proxy squid: String?) async throws -> [String: Result] {
         let apnsKey = P256.Signing.PrivateKey()
-        let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
-        let emulator = try await ProviderEmulator(
-            apnsKey: apnsKey.publicKey, keyID: "KEY1234567", teamID: "TEAM123456", bundleID: "com.example.phone",
-            fcmKey: rsa.publicKey, fcmProject: "bench", fcmEmail: "bench@example.iam.gserviceaccount.com",
-            tokenURI: { "https://oauth2.googleapis.com:\($0)/token" }, keepPushes: false)
+        let emulator = try ChildEmulator.start(apnsKey: apnsKey.publicKey)
         defer { emulator.stop() }
         func settings(proxy: PushSettings.Proxy?) throws -> PushSettings {
             PushSettings(
@@ -34,18 +98,18 @@ public enum PushBench {
                     credentials: try APNsCredentials(p8: apnsKey.pemRepresentation, keyID: "KEY1234567", teamID: "TEAM123456"),
                     environment: .production, bundleID: "com.example.phone",
                     baseURL: "https://api.push.apple.com:\(emulator.port)"),
-                proxy: proxy, trustRoots: [try emulator.ca.nioRoot],
+                proxy: proxy, trustRoots: [emulator.root],
                 dnsOverride: proxy == nil ? Dictionary(uniqueKeysWithValues: ProviderEmulator.names.map { ($0, "127.0.0.1") }) : [:],
                 retry: RetryPolicy(attempts: 1))
         }
         var results: [String: Result] = [:]
-        results["direct"] = try await measure(settings: try settings(proxy: nil), count: count, concurrency: concurrency)
+        results["direct"] = try await measure(settings: try settings(proxy: nil), count: count, concurrency: concurrency, emulator: emulator)
         if let squid {
             let proxy = try await SquidProxy(squid: squid, allowedPort: emulator.port, user: "bench", password: "bench")
             do {
                 results["proxy"] = try await measure(
                     settings: try settings(proxy: .init(host: "127.0.0.1", port: proxy.port, username: "bench", password: "bench")),
-                    count: count, concurrency: concurrency)
+                    count: count, concurrency: concurrency, emulator: emulator)
             } catch {
                 _ = await proxy.stop()
                 throw error
@@ -55,7 +119,7 @@ public enum PushBench {
         return results
     }
 
-    static func measure(settings: PushSettings, count: Int, concurrency: Int) async throws -> Result {
+    static func measure(settings: PushSettings, count: Int, concurrency: Int, emulator: ChildEmulator) async throws -> Result {
         let sender = try PushSender(settings: settings)
         let device = Curve25519.KeyAgreement.PrivateKey()
         let key = DevicePushKey(id: "bench", publicKey: device.publicKey)
@@ -65,14 +129,18 @@ public enum PushBench {
         _ = try await blast(sender, notice, token, key, count: min(2000, count), concurrency: concurrency)
         let pid = getpid()
         let rssStart = ProcessStats.residentBytes(pid: pid) ?? 0
+        let cpuStart = (ProcessStats.cpuSeconds(pid: pid) ?? 0, emulator.cpuSeconds)
         let start = Date()
         let failed = try await blast(sender, notice, token, key, count: count, concurrency: concurrency)
         let seconds = Date().timeIntervalSince(start)
+        let cpuEnd = (ProcessStats.cpuSeconds(pid: pid) ?? 0, emulator.cpuSeconds)
         let rssEnd = ProcessStats.residentBytes(pid: pid) ?? 0
         try await sender.shutdown()
         return Result(
             pushes_per_second: Double(count) / seconds, sent: count, failed: failed, seconds: seconds,
-            rss_bytes_start: rssStart, rss_bytes_end: rssEnd, concurrency: concurrency)
+            rss_bytes_start: rssStart, rss_bytes_end: rssEnd, concurrency: concurrency,
+            sender_cpu_us_per_push: (cpuEnd.0 - cpuStart.0) / Double(count) * 1e6,
+            emulator_cpu_us_per_push: (cpuEnd.1 - cpuStart.1) / Double(count) * 1e6)
     }
 
     /// `count` pushes, at most `concurrency` in flight; returns how many failed.

@@ -321,13 +321,10 @@ public final class PushSender: Sendable {
 
     func execute(url: String, headers: HTTPHeaders, body: [UInt8]) async throws -> (Int, [UInt8], String?) {
         do {
-            var request = HTTPClientRequest(url: url)
-            request.method = .POST
-            request.headers = headers
-            request.body = .bytes(body)
-            let response = try await http.execute(request, timeout: .seconds(20))
-            let answer = try await response.body.collect(upTo: 64 * 1024)
-            return (Int(response.status.code), Array(buffer: answer), response.headers.first(name: "retry-after"))
+            let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .bytes(body))
+            let response = try await http.execute(request: request, deadline: .now() + .seconds(20)).get()
+            let answer = response.body.map { Array(buffer: $0) } ?? []
+            return (Int(response.status.code), answer, response.headers.first(name: "retry-after"))
         } catch let e as HTTPClientError where e == .proxyAuthenticationRequired || e == .invalidProxyResponse {
             throw PushError(
                 .proxy,

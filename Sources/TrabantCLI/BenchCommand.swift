@@ -8,7 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks, side by side with the peer projects (build with -c release first).",
-        subcommands: [BenchMedia.self, BenchSRTP.self, BenchSIP.self, BenchPush.self])
+        subcommands: [BenchMedia.self, BenchSRTP.self, BenchSIP.self, BenchPush.self, BenchPushEmulator.self])
 }
 
 /// Files the benchmarks need next to the trabant executable.

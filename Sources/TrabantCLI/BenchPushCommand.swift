@@ -30,7 +30,20 @@ struct BenchPush: AsyncParsableCommand {
         }
         for (name, r) in results.sorted(by: { $0.key < $1.key }) {
             print("\(name): \(Int(r.pushes_per_second)) pushes/s (\(r.sent) sent, \(r.failed) failed, \(String(format: "%.1f", r.seconds)) s, "
-                + "RSS \(r.rss_bytes_start / 1_048_576) → \(r.rss_bytes_end / 1_048_576) MiB, \(r.concurrency) in flight)")
+                + "RSS \(r.rss_bytes_start / 1_048_576) → \(r.rss_bytes_end / 1_048_576) MiB, \(r.concurrency) in flight; "
+                + "CPU per push: sender \(Int(r.sender_cpu_us_per_push)) µs, emulator \(Int(r.emulator_cpu_us_per_push)) µs)")
         }
+    }
+}
+
+/// The APNs emulator in its own process, for `trabant bench push` (not for operators).
+struct BenchPushEmulator: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "push-emulator", abstract: "The APNs emulator for 'bench push', in its own process.", shouldDisplay: false)
+
+    @Option(help: "The APNs provider key (P-256 public key, PEM) the emulator accepts tokens of.") var apnsKey: String
+
+    func run() async throws {
+        try await PushBench.serveEmulator(apnsKeyPEM: apnsKey)
     }
 }
