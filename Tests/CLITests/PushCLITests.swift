@@ -205,4 +205,23 @@ struct PushCLITests {
         #expect(badKey.stderr.contains("32 bytes"), "\(badKey.stderr)")
         #expect(w.emulator.pushes.isEmpty)
     }
+
+    /// `trabant bench push --json` prints one object {"direct": P, "proxy": P} (a debug build:
+    /// the figures are not benchmarks, only the shape and that nothing failed are checked).
+    @Test func benchPushPrintsDirectAndProxyFigures() throws {
+        let squid = ["/usr/sbin/squid", "/usr/bin/squid"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        if squid == nil, ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("squid is not installed; .ci/run installs it") }
+        let r = try TrabantBinary.run(["bench", "push", "--count", "300", "--concurrency", "16", "--json"] + (squid == nil ? ["--no-proxy"] : []),
+            timeout: 120)
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: Any]])
+        #expect(Set(object.keys) == (squid == nil ? ["direct"] : ["direct", "proxy"]))
+        for (name, p) in object {
+            #expect((p["pushes_per_second"] as? Double ?? 0) > 0, "\(name)")
+            #expect(p["failed"] as? Int == 0, "\(name)")
+            #expect(p["sent"] as? Int == 300, "\(name)")
+            #expect((p["rss_bytes_start"] as? Int ?? 0) > 0 && (p["rss_bytes_end"] as? Int ?? 0) > 0, "\(name)")
+            #expect((p["sender_cpu_us_per_push"] as? Double ?? 0) > 0 && (p["emulator_cpu_us_per_push"] as? Double ?? 0) > 0, "\(name)")
+        }
+    }
 }
