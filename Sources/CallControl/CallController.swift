@@ -566,14 +566,14 @@ public final class CallController: Service, Sendable {
     }
 
     public func stop() async {
-        guard !stopped.withLock({ $0 }) else { return }
-        // The last counters stay readable after the loops are gone.
-        let last = await snapshot()
-        finalSnapshot.withLock { $0 = last }
         guard stopped.withLock({ let was = $0; $0 = true; return !was }) else { return }
         for shard in shards { try? await shard.loop.submit { shard.state.value.tick?.cancel() }.get() }
         let channels = registry.withLock { $0.listeners + Array($0.connections.values) }
         for c in channels { try? await c.close() }
+        // The last counters stay readable after the loops are gone: taken once nothing can
+        // arrive any more (a 503 sent while stopping is counted).
+        let last = await snapshot()
+        finalSnapshot.withLock { $0 = last }
         try? await group.shutdownGracefully()
     }
 

@@ -18,20 +18,21 @@ struct ControllerLifecycleTests {
             "-mp", "\(base + 4)", "-cp", "\(base + 8)", "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error",
         ])
         try await Task.sleep(for: .milliseconds(400))
-        // One call that stays up for 2 s.
+        // One call that stays up for 4 s (slack on a loaded machine; the drain waits 5).
         let uac = try External.start(sipp, [
             "127.0.0.1:\(sat.port)", "-sf", "\(sippDirectory)/uac_srtp.xml", "-t", "t1", "-i", "127.0.0.1", "-p", "\(base + 1)",
             "-mi", "127.0.0.1", "-mp", "\(base + 12)", "-cp", "\(base + 9)", "-key", "target",
-            "<sip:bob@127.0.0.1:\(base);transport=tcp>", "-m", "1", "-d", "2000", "-nostdin", "-timeout", "30s", "-timeout_error",
+            "<sip:bob@127.0.0.1:\(base);transport=tcp>", "-m", "1", "-d", "4000", "-nostdin", "-timeout", "30s", "-timeout_error",
         ])
         // Wait until it is answered, then drain.
-        let deadline = Date().addingTimeInterval(10)
+        let deadline = Date().addingTimeInterval(30)
         while await sat.controller.snapshot().core.callsAnswered < 1, Date() < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(await sat.controller.activeCalls() == 1)
+        // Draining is in effect on every shard once beginDrain returns; drain() then waits.
+        await sat.controller.beginDrain(seconds: sat.controller.settings.drainTimeout)
         let drain = Task { await sat.controller.drain() }
-        try await Task.sleep(for: .milliseconds(300))
         let port = sat.port
         let reply = await onThread { () -> String in
             guard let c = RawSIPClient(port: port) else { return "" }
