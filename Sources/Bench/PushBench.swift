@@ -41,21 +41,33 @@ public enum PushBench {
             p.standardOutput = out
             p.standardInput = input
             try p.run()
+            // The hello line, waited for with poll(2): a child stuck before it cannot hang the bench.
             var line = Data()
+            let fd = out.fileHandleForReading.fileDescriptor
             let deadline = Date().addingTimeInterval(30)
-            while !line.contains(UInt8(ascii: "\n")), Date() < deadline, p.isRunning {
-                line += out.fileHandleForReading.availableData
+            while !line.contains(UInt8(ascii: "\n")), Date() < deadline {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&pfd, 1, 200) > 0 else { continue }
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }  // the child closed its stdout (it ended)
+                line += chunk
             }
             struct Hello: Decodable {
                 let port: Int
                 let ca: String
             }
-            guard let hello = try? JSONDecoder().decode(Hello.self, from: line.prefix { $0 != UInt8(ascii: "\n") }) else {
+            func fail(_ why: String) -> BenchError {
                 p.terminate()
-                throw BenchError("the push emulator did not start: \(String(decoding: line, as: UTF8.self))")
+                p.waitUntilExit()
+                return BenchError(why)
             }
-            return ChildEmulator(
-                process: p, port: hello.port, root: try NIOSSLCertificate(bytes: Array(hello.ca.utf8), format: .pem), input: input)
+            guard let hello = try? JSONDecoder().decode(Hello.self, from: line.prefix { $0 != UInt8(ascii: "\n") }) else {
+                throw fail("the push emulator did not start within 30 s: \(String(decoding: line, as: UTF8.self))")
+            }
+            guard let root = try? NIOSSLCertificate(bytes: Array(hello.ca.utf8), format: .pem) else {
+                throw fail("the push emulator's CA is not a PEM certificate")
+            }
+            return ChildEmulator(process: p, port: hello.port, root: root, input: input)
         }
 
         var cpuSeconds: Double { ProcessStats.cpuSeconds(pid: process.processIdentifier) ?? 0 }

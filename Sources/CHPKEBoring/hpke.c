@@ -19,6 +19,7 @@ extern int CCryptoBoringSSL_EVP_HPKE_CTX_setup_sender(EVP_HPKE_CTX *ctx, uint8_t
                                                       const EVP_HPKE_KDF *kdf, const EVP_HPKE_AEAD *aead,
                                                       const uint8_t *peer_public_key, size_t peer_public_key_len,
                                                       const uint8_t *info, size_t info_len);
+extern void CCryptoBoringSSL_ERR_clear_error(void);
 extern int CCryptoBoringSSL_EVP_HPKE_CTX_seal(EVP_HPKE_CTX *ctx, uint8_t *out, size_t *out_len, size_t max_out_len,
                                               const uint8_t *in, size_t in_len, const uint8_t *ad, size_t ad_len);
 
@@ -36,6 +37,7 @@ int thpke_seal_x25519_chacha(const uint8_t pk[32], const uint8_t *info, size_t i
              enc_len == 32 && CCryptoBoringSSL_EVP_HPKE_CTX_seal(ctx, ct, &ct_len, ct_cap, pt, pt_len, aad, aad_len) &&
              ct_len == pt_len + 16;
     CCryptoBoringSSL_EVP_HPKE_CTX_free(ctx);
+    if (!ok) CCryptoBoringSSL_ERR_clear_error();  // leave no error behind on this thread
     return ok;
 }
 

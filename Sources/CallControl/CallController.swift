@@ -30,6 +30,8 @@ public final class CallController: Service, Sendable {
     let ports = Mutex<[String: Int]>([:])
     let stopped = Mutex(false)
     let finalSnapshot = Mutex<ControllerSnapshot?>(nil)
+    /// Snapshots walking the shards right now.
+    let readers = Mutex(0)
     let eventSink = Mutex<(@Sendable (ControllerEvent) -> Void)?>(nil)
     /// The TLS listener's contexts; replaced when the satellite's identity rotates.
     let serverTLS = Mutex<ServerTLS?>(nil)
@@ -572,14 +574,36 @@ public final class CallController: Service, Sendable {
         for c in channels { try? await c.close() }
         // The last counters stay readable after the loops are gone: taken once nothing can
         // arrive any more (a 503 sent while stopping is counted).
-        let last = await snapshot()
+        let last = await collectSnapshot()
         finalSnapshot.withLock { $0 = last }
+        let deadline = Self.now() + 2
+        while readers.withLock({ $0 }) > 0, Self.now() < deadline { try? await Task.sleep(for: .milliseconds(10)) }
         try? await group.shutdownGracefully()
     }
 
     /// Counters for metrics and tests.
     public func snapshot() async -> ControllerSnapshot {
         if let last = finalSnapshot.withLock({ $0 }) { return last }
+        // Registered while not stopped: stop() lets registered readers finish before the
+        // loops go (a submit to a loop that is gone would never answer).
+        let entered = stopped.withLock { s -> Bool in
+            if s { return false }
+            readers.withLock { $0 += 1 }
+            return true
+        }
+        guard entered else {
+            let deadline = Self.now() + 5
+            while Self.now() < deadline {
+                if let last = finalSnapshot.withLock({ $0 }) { return last }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return ControllerSnapshot(core: CoreCounters(), transport: counters.withLock { $0 })
+        }
+        defer { readers.withLock { $0 -= 1 } }
+        return await collectSnapshot()
+    }
+
+    func collectSnapshot() async -> ControllerSnapshot {
         var core = CoreCounters()
         for shard in shards {
             if let c = try? await shard.loop.submit({ shard.state.value.core.counters }).get() { core.add(c) }

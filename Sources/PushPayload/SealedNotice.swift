@@ -1,7 +1,7 @@
 import Crypto
 import Foundation
 
-#if canImport(CHPKEBoring)
+#if canImport(CHPKEBoring) && os(Linux)
 import CHPKEBoring
 #endif
 
@@ -96,7 +96,7 @@ public enum NoticeSeal {
 
     public static func seal(_ notice: CallNotice, to key: DevicePushKey) throws -> SealedNotice {
         let plain = try notice.json()
-        #if canImport(CHPKEBoring)
+        #if canImport(CHPKEBoring) && os(Linux)
         // BoringSSL's EVP_HPKE directly (the same suite): a third of the seal's cost is
         // swift-crypto's HKDF and Data handling around the two X25519 operations.
         let pk = Array(key.publicKey.rawRepresentation)

@@ -8,6 +8,26 @@ import Testing
 /// The controller as an operator sees it: draining on SIGTERM, TLS, the metrics endpoint.
 @Suite("Call controller lifecycle", .serialized)
 struct ControllerLifecycleTests {
+    /// Metrics scrapes racing the stop all get an answer (the final counters), none hangs on a
+    /// loop that is already gone.
+    @Test(.timeLimit(.minutes(1))) func snapshotsDuringStopAllAnswer() async throws {
+        let sat = try await SatelliteHarness(slot: 27)
+        let answered = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<40 {
+                group.addTask {
+                    if i == 10 { await sat.controller.stop() }
+                    _ = await sat.controller.snapshot()
+                    return true
+                }
+            }
+            var n = 0
+            for await ok in group where ok { n += 1 }
+            return n
+        }
+        #expect(answered == 40)
+        await sat.relay.shutdown()
+    }
+
     /// SIGTERM's drain: a running call goes on to its end, a new INVITE gets 503.
     @Test func drainRefusesNewCallsAndLetsRunningOnesFinish() async throws {
         guard let sipp = try requireTool("sipp") else { return }
