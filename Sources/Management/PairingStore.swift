@@ -12,12 +12,14 @@ public struct PairedServer: Codable, Sendable, Equatable {
     public var pairedAt: Date
 }
 
-/// A pairing code as issued (`pairing-code.json`, mode 0600): single use, expiring, burnt
-/// after too many wrong proofs.
+/// A pairing code as issued (`pairing-code.json`, mode 0600): single use, expiring; a source
+/// address is shut out after a few wrong proofs, and the code is burnt after many in all.
 struct IssuedCode: Codable, Sendable {
     var code: String
     var expiresAt: Date
     var failures: Int
+    /// Wrong proofs per source address (absent in files written before it existed).
+    var failuresBySource: [String: Int]?
 }
 
 /// How an unpaired satellite accepts its server.
@@ -35,8 +37,13 @@ public final class PairingStore: Sendable {
     public let directory: String
     /// One change at a time in this process (concurrent Pair calls, the reload poll).
     let lock = Mutex(())
-    /// Wrong proofs a code survives; then it is burnt and a new one must be fetched locally.
-    public static let maxFailures = 5
+    /// Wrong proofs one source address may make against a code; then that address is refused
+    /// for this code, while the server at its own address can still pair (one noisy host in
+    /// the known networks cannot burn the operator's code).
+    public static let maxFailuresPerSource = 5
+    /// Wrong proofs a code survives in all; then it is burnt and a new one must be shown
+    /// locally. (Guessing 100 bits in 50 tries is hopeless; the bound keeps it that way.)
+    public static let maxFailures = 50
 
     public init(directory: String) {
         self.directory = directory
@@ -129,20 +136,28 @@ public final class PairingStore: Sendable {
                 removeCode()
                 throw PairingError(.expired, "the pairing code expired; show a new one with 'trabant satellite pairing-code'")
             }
+            let fromHere = issued.failuresBySource?[address] ?? 0
+            guard fromHere < Self.maxFailuresPerSource else {
+                throw PairingError(
+                    .wrongProof,
+                    "\(Self.maxFailuresPerSource) wrong pairing proofs came from \(address): it may not try this code again "
+                        + "(the server at another address still can; or show a new code with 'trabant satellite pairing-code')")
+            }
             guard PairingCode.equalInConstantTime(c.proof(satellite: satellite, server: server), proof) else {
                 issued.failures += 1
+                issued.failuresBySource = (issued.failuresBySource ?? [:]).merging([address: fromHere + 1]) { _, new in new }
                 if issued.failures >= Self.maxFailures {
                     removeCode()
                     throw PairingError(
                         .wrongProof,
-                        "wrong pairing proof (wrong code, or a man in the middle); \(Self.maxFailures) failures burnt the code — "
+                        "wrong pairing proof (wrong code, or a man in the middle); \(Self.maxFailures) failures in all burnt the code — "
                             + "show a new one with 'trabant satellite pairing-code'")
                 }
                 try write(issued, codePath)
                 throw PairingError(
                     .wrongProof,
                     "wrong pairing proof: the code is wrong, or the connection is intercepted "
-                        + "(\(Self.maxFailures - issued.failures) attempts left for this code)")
+                        + "(\(Self.maxFailuresPerSource - fromHere - 1) attempts left for this code from \(address))")
             }
             code = c
         }

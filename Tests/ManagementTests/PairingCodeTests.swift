@@ -36,29 +36,41 @@ struct PairingCodeTests {
         #expect(proof != code.confirmation(satellite: sat, server: srv), "proof and confirmation differ")
     }
 
-    @Test func aCodeIsSingleUseExpiresAndBurnsAfterFiveWrongProofs() throws {
+    @Test func aCodeIsSingleUseAndOneNoisySourceCannotBurnIt() throws {
         let dir = SatelliteUnderTest.tempDir()
         let store = PairingStore(directory: dir)
         let sat = Fingerprint(spki: [1])
         let srv = Fingerprint(spki: [2])
         let (code, _) = try #require(try store.codeToShow(ttl: 60))
         #expect(try store.codeToShow(ttl: 60)?.code == code, "the open code is shown again")
-        for attempt in 1...4 {
+        // Five wrong proofs from one address shut that address out ...
+        for attempt in 1...5 {
             let e = #expect(throws: PairingError.self) {
-                try store.pair(proof: [UInt8](repeating: 0, count: 32), satellite: sat, server: srv, address: "10.0.0.1", name: "s", mode: .code)
+                try store.pair(proof: [UInt8](repeating: 0, count: 32), satellite: sat, server: srv, address: "10.0.0.9", name: "s", mode: .code)
             }
             #expect(e?.code == .wrongProof)
-            #expect(e?.message.contains("\(5 - attempt) attempts left") == true)
+            #expect(e?.message.contains("\(5 - attempt) attempts left for this code from 10.0.0.9") == true, "\(e?.message ?? "")")
         }
-        let burnt = #expect(throws: PairingError.self) {
-            try store.pair(proof: [0], satellite: sat, server: srv, address: "10.0.0.1", name: "s", mode: .code)
+        let shutOut = #expect(throws: PairingError.self) {
+            try store.pair(proof: code.proof(satellite: sat, server: srv), satellite: sat, server: srv, address: "10.0.0.9", name: "s", mode: .code)
         }
-        #expect(burnt?.message.contains("burnt") == true)
-        // The burnt code is gone: even the right proof fails now.
+        #expect(shutOut?.message.contains("may not try this code again") == true, "even the right proof, from there")
+        // ... while the code still pairs the server from its own address (checked below with a fresh code).
+        #expect(try store.codeToShow(ttl: 60)?.code == code, "not burnt by one source")
+
+        // Fifty wrong proofs in all (ten addresses) burn it.
+        for host in 10...19 {
+            for _ in 1...5 {
+                let e = #expect(throws: PairingError.self) {
+                    try store.pair(proof: [0], satellite: sat, server: srv, address: "10.0.1.\(host)", name: "s", mode: .code)
+                }
+                if host == 19, e?.message.contains("burnt") == true { break }
+            }
+        }
         let gone = #expect(throws: PairingError.self) {
             try store.pair(proof: code.proof(satellite: sat, server: srv), satellite: sat, server: srv, address: "10.0.0.1", name: "s", mode: .code)
         }
-        #expect(gone?.code == .noCode)
+        #expect(gone?.code == .noCode, "burnt after \(PairingStore.maxFailures) in all")
 
         // A fresh code pairs once; the same proof again is refused (paired).
         let (fresh, _) = try #require(try store.codeToShow(ttl: 60))
