@@ -6,6 +6,7 @@ import Metrics
 import NIOSSL
 import PKI
 import PushEmulator
+import TestSupport
 import Testing
 
 @testable import Push
@@ -61,11 +62,11 @@ struct PushRelayTests {
         }
 
         /// The customer's server: no provider credentials, only the relay and its own identity.
-        func server(_ identity: Identity? = nil, attempts: Int = 1) throws -> PushSender {
+        func server(_ identity: Identity? = nil, attempts: Int = 1, proxy: PushSettings.Proxy? = nil) throws -> PushSender {
             let id = identity ?? serverIdentity
             return try PushSender(settings: PushSettings(
                 relay: .init(url: "https://127.0.0.1:\(relay.port)", certificate: try id.nioCertificate(), key: try id.nioPrivateKey()),
-                trustRoots: [try emulator.ca.nioRoot], retry: RetryPolicy(attempts: attempts, base: 0.05, cap: 0.1)))
+                proxy: proxy, trustRoots: [try emulator.ca.nioRoot], retry: RetryPolicy(attempts: attempts, base: 0.05, cap: 0.1)))
         }
 
         func stop() async {
@@ -97,6 +98,23 @@ struct PushRelayTests {
         #expect(w.service.requestCounts["acme"]?["accepted"] == 2)
         try await server.shutdown()
         await w.stop()
+    }
+
+    /// The server behind a CONNECT proxy reaches the relay through it: squid sees one CONNECT
+    /// to the relay, the relay still sees the server's own certificate (TLS end to end).
+    @Test func aServerBehindSquidPushesThroughTheRelay() async throws {
+        guard let squidPath = try requireTool("squid") else { return }
+        let w = try await World.make()
+        let squid = try await SquidProxy(squid: squidPath, allowedPort: w.relay.port, user: "acme", password: "pw")
+        let server = try w.server(proxy: .init(host: "127.0.0.1", port: squid.port, username: "acme", password: "pw"))
+        let r = await server.send(Self.notice, to: .fcm(token: "fcm:behind-proxy"), key: w.key)
+        try await server.shutdown()
+        let log = await squid.stop()
+        await w.stop()
+        #expect(r.outcome == .delivered, "\(r)")
+        #expect(w.service.requestCounts["acme"]?["accepted"] == 1, "the relay knew the server by its key through the tunnel")
+        #expect(log.contains("CONNECT 127.0.0.1:\(w.relay.port) acme"), "\(log)")
+        #expect(!log.contains("/v1/push") && !log.contains("fcm:behind-proxy"), "the proxy saw the tunnel only")
     }
 
     @Test func aServerWhoseKeyIsNotRegisteredIsRefusedInTheHandshake() async throws {
