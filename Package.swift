@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "SRTP", targets: ["SRTP"]),
         .library(name: "MediaRelay", targets: ["MediaRelay"]),
         .library(name: "SDP", targets: ["SDP"]),
+        // The device side: the client SDK opens sealed notices with NoticeSeal.open.
+        .library(name: "PushPayload", targets: ["PushPayload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto", exact: "4.5.2"),

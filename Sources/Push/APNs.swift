@@ -150,11 +150,13 @@ extension APNsRequest {
         switch status {
         case 200: return .delivered
         case 410: return .deadToken(reason: reason)
-        case 400 where ["BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered"].contains(reason):
+        // DeviceTokenNotForTopic is not taken as dead: a wrong bundle id in the configuration
+        // would otherwise drop every token of the directory.
+        case 400 where ["BadDeviceToken", "Unregistered"].contains(reason):
             return .deadToken(reason: reason)
         case 403 where ["ExpiredProviderToken", "InvalidProviderToken", "MissingProviderToken"].contains(reason):
             return .authentication(reason: reason)
-        case 429, 500, 503: return .retry(reason: reason, after: RetryPolicy.seconds(retryAfter))
+        case 429, 500...599: return .retry(reason: reason, after: RetryPolicy.seconds(retryAfter))
         default: return .rejected(status: status, reason: reason)
         }
     }

@@ -87,7 +87,11 @@ public struct FCMTokenCache: Sendable {
             throw PushError(.provider, "the OAuth2 token endpoint answered something that is not JSON")
         }
         guard let t = a.access_token, let e = a.expires_in else {
-            throw PushError(.provider, "OAuth2 refused the service account: \(a.error ?? "?") \(a.error_description ?? "")")
+            // invalid_grant, invalid_client, unauthorized_client: the key file is wrong or
+            // revoked — asking again cannot help (RFC 6749 §5.2).
+            throw PushError(
+                .configuration,
+                "Google's OAuth2 endpoint refused the service account (fcm.service_account_file): \(a.error ?? "?") \(a.error_description ?? "")")
         }
         token = t
         expiresAt = now + e
@@ -143,10 +147,11 @@ public struct FCMRequest: Sendable, Equatable {
         let code = e?.details?.compactMap(\.errorCode).first ?? e?.status ?? "HTTP \(status)"
         switch (status, code) {
         case (200, _): return .delivered
-        case (_, "UNREGISTERED"), (404, _): return .deadToken(reason: code)
-        case (_, "SENDER_ID_MISMATCH"): return .deadToken(reason: code)
+        // Only UNREGISTERED means the token is dead; SENDER_ID_MISMATCH or a bare 404 (a wrong
+        // project in the configuration) must not drop every token of the directory.
+        case (_, "UNREGISTERED"): return .deadToken(reason: code)
         case (401, _), (_, "THIRD_PARTY_AUTH_ERROR"): return .authentication(reason: code)
-        case (429, _), (500, _), (503, _): return .retry(reason: code, after: RetryPolicy.seconds(retryAfter))
+        case (429, _), (500...599, _): return .retry(reason: code, after: RetryPolicy.seconds(retryAfter))
         default: return .rejected(status: status, reason: code + (e?.message.map { ": \($0)" } ?? ""))
         }
     }

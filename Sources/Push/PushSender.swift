@@ -220,11 +220,13 @@ public final class PushSender: Sendable {
         var attempt = 0
         var renewedAuth = false
         let started = Date()
+        // One apns-id for every attempt of this push (a retry after a lost answer is the same push).
+        let pushID = UUID()
         while true {
             attempt += 1
             let outcome: PushOutcome
             do {
-                outcome = try await once(sealed, kind: kind, collapseID: collapseID, to: target, now: now)
+                outcome = try await once(sealed, kind: kind, collapseID: collapseID, to: target, now: now, pushID: pushID)
             } catch let e as PushError where e.code != .provider {
                 // The configuration, the proxy's credentials or a certificate that does not
                 // verify (an intercepting proxy): retrying cannot help — fail closed, now.
@@ -285,7 +287,9 @@ public final class PushSender: Sendable {
         }
     }
 
-    func once(_ sealed: SealedNotice, kind: CallNotice.Kind, collapseID: String?, to target: PushTarget, now: Date) async throws
+    func once(
+        _ sealed: SealedNotice, kind: CallNotice.Kind, collapseID: String?, to target: PushTarget, now: Date, pushID: UUID
+    ) async throws
         -> PushOutcome
     {
         if let relay = settings.relay {
@@ -299,7 +303,7 @@ public final class PushSender: Sendable {
             guard let apns = settings.apns else { throw PushError(.configuration, "push.apns is not configured") }
             let request = try APNsRequest(
                 deviceToken: token, type: type, bundleID: apns.bundleID,
-                expiration: Int(now.timeIntervalSince1970 + settings.ringTime), collapseID: collapseID,
+                expiration: Int(now.timeIntervalSince1970 + settings.ringTime), apnsID: pushID, collapseID: collapseID,
                 sealed: sealed)
             let nowSeconds = Date().timeIntervalSince1970
             let jwt = try apnsTokens.withLock { try $0?.current(now: nowSeconds) }
@@ -325,10 +329,12 @@ public final class PushSender: Sendable {
             let response = try await http.execute(request: request, deadline: .now() + .seconds(20)).get()
             let answer = response.body.map { Array(buffer: $0) } ?? []
             return (Int(response.status.code), answer, response.headers.first(name: "retry-after"))
-        } catch let e as HTTPClientError where e == .proxyAuthenticationRequired || e == .invalidProxyResponse {
-            throw PushError(
-                .proxy,
-                "the proxy refused the tunnel: wrong push.proxy.username or password (407), or it does not allow CONNECT to the provider")
+        } catch let e as HTTPClientError where e == .proxyAuthenticationRequired {
+            throw PushError(.proxy, "the proxy refused the tunnel: wrong push.proxy.username or password (407)")
+        } catch let e as HTTPClientError where e == .invalidProxyResponse {
+            // The proxy answered CONNECT with an error: the provider is unreachable from it, or
+            // it does not allow CONNECT there. Retried like any unreachable provider.
+            throw PushError(.provider, "the proxy could not open a tunnel to \(URL(string: url)?.host ?? url) (it answered CONNECT with an error)")
         } catch let e as NIOSSLError {
             throw PushError(
                 .transport, "TLS with the provider failed (certificates are always verified): \(e)\(clientCertificateHint.map { "; \($0)" } ?? "")")

@@ -250,6 +250,8 @@ public final class ProviderEmulator: Sendable {
             let iat = claims["iat"] as? Int, let sig = try? P256.Signing.ECDSASignature(rawRepresentation: s),
             apnsKey.isValidSignature(sig, for: Data((parts[0] + "." + parts[1]).utf8))
         else { return .invalid }
+        // A token from the future is not valid (APNs allows little clock skew).
+        guard Double(iat) <= Date().timeIntervalSince1970 + 60 else { return .invalid }
         verifiedAt.withLock { $0[jwt] = Double(iat) }
         return Date().timeIntervalSince1970 - Double(iat) > 3600 ? .expired : .ok(jwt)
     }
@@ -267,6 +269,9 @@ public final class ProviderEmulator: Sendable {
             let claims = try? JSONSerialization.jsonObject(with: c) as? [String: Any], claims["iss"] as? String == fcmEmail,
             claims["scope"] as? String == "https://www.googleapis.com/auth/firebase.messaging",
             claims["aud"] as? String == tokenURI,
+            // Google: iat not in the future, exp after now and at most an hour after iat.
+            let iat = claims["iat"] as? Int, let exp = claims["exp"] as? Int,
+            Double(iat) <= Date().timeIntervalSince1970 + 60, Double(exp) > Date().timeIntervalSince1970, exp - iat <= 3600,
             fcmKey.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: s), for: Data((parts[0] + "." + parts[1]).utf8), padding: .insecurePKCS1v1_5)
         else { return bad }
         let token = "ya29." + UUID().uuidString

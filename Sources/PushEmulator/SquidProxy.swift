@@ -30,6 +30,8 @@ public final class SquidProxy: Sendable {
             hosts_file \(d)/hosts
             dns_nameservers 127.0.0.1
             shutdown_lifetime 0 seconds
+            forward_max_tries 1
+            connect_timeout 5 seconds
             auth_param basic program /usr/lib/squid/basic_ncsa_auth \(d)/passwd
             auth_param basic realm trabant
             acl authed proxy_auth REQUIRED

@@ -13,6 +13,31 @@ import Testing
 /// CONNECT; a wrong password is a clear error; a proxy that intercepts TLS fails closed.
 @Suite("Push: through a CONNECT proxy", .serialized)
 struct ProxyTests {
+    /// The provider unreachable behind the proxy (squid answers CONNECT with an error): a
+    /// retried transport failure that says so, not a "wrong password".
+    @Test func anUnreachableProviderBehindTheProxyIsRetriedAndNamed() async throws {
+        guard let squidPath = try requireTool("squid") else { return }
+        let probe = try await PushTransportTests.World.make()
+        let port = probe.emulator.port
+        await probe.stop()
+        let squid = try await SquidProxy(squid: squidPath, allowedPort: port, user: "trabant", password: "s3cret")
+        let w = try await PushTransportTests.World.make(
+            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "s3cret"), dnsOverride: false,
+            retry: RetryPolicy(attempts: 2, base: 0.05, cap: 0.1), emulatorPort: port)
+        w.emulator.stop()
+        try await Task.sleep(for: .milliseconds(200))
+        let r = await w.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: w.key)
+        await w.stop()
+        _ = await squid.stop()
+        guard case .retry(let reason, _) = r.outcome else {
+            Issue.record("expected a retried transport failure, got \(r)")
+            return
+        }
+        #expect(reason.contains("could not open a tunnel to api.push.apple.com"), "\(reason)")
+        #expect(!reason.contains("password"))
+        #expect(r.attempts == 2, "retried")
+    }
+
     @Test func pushesGoThroughSquidWhichSeesOnlyConnect() async throws {
         let probe = try await PushTransportTests.World.make()
         let port = probe.emulator.port  // squid allows CONNECT to this port only; the worlds below bind it again
