@@ -106,6 +106,16 @@ public final class ProviderEmulator: Sendable {
         var forced: [(Int, String, String?)] = []
     }
 
+    /// Like APNs once a connection is authenticated: up to 1,000 streams at once.
+    static var connectionConfiguration: NIOHTTP2Handler.ConnectionConfiguration {
+        var c = NIOHTTP2Handler.ConnectionConfiguration()
+        c.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1000),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 16384),
+        ]
+        return c
+    }
+
     public static let names = ["api.push.apple.com", "api.sandbox.push.apple.com", "fcm.googleapis.com", "oauth2.googleapis.com"]
 
     public let ca: TestCA
@@ -146,7 +156,7 @@ public final class ProviderEmulator: Sendable {
                 ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
                     _ = try ch.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                        mode: .server, connectionConfiguration: Self.connectionConfiguration, streamConfiguration: .init()
                     ) { stream in
                         stream.eventLoop.makeCompletedFuture {
                             let peer = (try? stream.parent?.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }
