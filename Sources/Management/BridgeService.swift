@@ -130,6 +130,11 @@ struct BridgeService: Trabant_Bridge_V1_SatelliteBridge.SimpleServiceProtocol {
         } catch let e as ApplyError {
             let code: RPCError.Code = e.code == .invalid ? .invalidArgument : e.code == .versionMismatch ? .aborted : .unavailable
             throw RPCError(code: code, message: e.message)
+        } catch let e as PairingError {
+            // The satellite's own state files: the change is not in effect (rolled back if it was).
+            throw RPCError(code: .internalError, message: "the satellite's settings file failed, nothing changed: \(e.message)")
+        } catch {
+            throw RPCError(code: .internalError, message: "applying the settings failed, nothing changed: \(error)")
         }
     }
 

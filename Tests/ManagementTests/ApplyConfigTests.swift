@@ -90,4 +90,22 @@ struct ApplyConfigTests {
         #expect(st.st_mode & 0o777 == 0o600)
         await sat.stop()
     }
+
+    /// The satellite's own state cannot be read or written: a clear internal error naming the
+    /// file, not gRPC's anonymous "unknown", and nothing changes.
+    @Test func aBrokenSettingsFileIsAClearErrorAndChangesNothing() async throws {
+        let dir = SatelliteUnderTest.tempDir()
+        let sat = try await SatelliteUnderTest(dir: dir, slot: 31)
+        let client = try await Self.pairedClient(sat)
+        let (_, before) = try await client.config()
+        try FileManager.default.createDirectory(atPath: dir + "/managed-config.json", withIntermediateDirectories: true)
+        var change = before
+        change.ringTimeoutSeconds = 50
+        let e = await #expect(throws: BridgeClientError.self) { try await client.apply(change, expectedVersion: 0) }
+        #expect(e?.code == .internalError, "\(String(describing: e?.code)) \(e?.message ?? "")")
+        #expect(e?.message.contains("managed-config.json") == true, "\(e?.message ?? "")")
+        #expect(await sat.controller.tunables().ringTimeout != 50)
+        await client.close()
+        await sat.stop()
+    }
 }
