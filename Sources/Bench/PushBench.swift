@@ -103,9 +103,16 @@ public enum PushBench {
     public static func run(count: Int, concurrency: Int, proxy squid: String?) async throws -> [String: Result] {
         let apnsKey = P256.Signing.PrivateKey()
         let emulator = try ChildEmulator.start(apnsKey: apnsKey.publicKey)
-        defer { emulator.stop() }
+        // Both runs share one provider token, as one server process would (APNs refuses a
+        // renewal within 20 minutes).
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("trabant-bench-push-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        defer {
+            emulator.stop()
+            try? FileManager.default.removeItem(atPath: state)
+        }
         func settings(proxy: PushSettings.Proxy?) throws -> PushSettings {
-            PushSettings(
+            var s = PushSettings(
                 apns: .init(
                     credentials: try APNsCredentials(p8: apnsKey.pemRepresentation, keyID: "KEY1234567", teamID: "TEAM123456"),
                     environment: .production, bundleID: "com.example.phone",
@@ -113,6 +120,8 @@ public enum PushBench {
                 proxy: proxy, trustRoots: [emulator.root],
                 dnsOverride: proxy == nil ? Dictionary(uniqueKeysWithValues: ProviderEmulator.names.map { ($0, "127.0.0.1") }) : [:],
                 retry: RetryPolicy(attempts: 1))
+            s.stateDirectory = state
+            return s
         }
         var results: [String: Result] = [:]
         results["direct"] = try await measure(settings: try settings(proxy: nil), count: count, concurrency: concurrency, emulator: emulator)

@@ -38,6 +38,16 @@ public struct APNsTokenCache: Sendable {
 
     public init(credentials: APNsCredentials) { self.credentials = credentials }
 
+    /// Takes over a token this key issued earlier (kept across restarts, so that a restart
+    /// does not count as a renewal), if it is ours, not from the future and younger than 40 minutes.
+    public mutating func restore(token: String, issuedAt: Double, now: Double) {
+        guard issuedAt <= now + 60, now - issuedAt < Self.renewAfter, JWT.verifiesES256(token, key: credentials.key.publicKey) else {
+            return
+        }
+        self.token = token
+        self.issuedAt = issuedAt
+    }
+
     /// The current token, renewed when it is 40 minutes old.
     public mutating func current(now: Double) throws -> String {
         if let token, now - issuedAt < Self.renewAfter { return token }
@@ -156,6 +166,13 @@ extension APNsRequest {
             return .deadToken(reason: reason)
         case 403 where ["ExpiredProviderToken", "InvalidProviderToken", "MissingProviderToken"].contains(reason):
             return .authentication(reason: reason)
+        case 429 where reason == "TooManyProviderTokenUpdates":
+            // Someone else renewed this key's token within 20 minutes (another process, or a
+            // restart without the push state directory): retrying with ours cannot help.
+            return .rejected(
+                status: 429,
+                reason: "TooManyProviderTokenUpdates: this APNs key's token was renewed elsewhere within 20 minutes; "
+                    + "let one process (with its push state directory) hold the key")
         case 429, 500...599: return .retry(reason: reason, after: RetryPolicy.seconds(retryAfter))
         default: return .rejected(status: status, reason: reason)
         }

@@ -20,6 +20,15 @@ public enum JWT {
         return input + "." + signature.base64URL
     }
 
+    /// Whether an ES256 token's signature verifies with `key` (for tokens read back from disk).
+    public static func verifiesES256(_ token: String, key: P256.Signing.PublicKey) -> Bool {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let raw = Data(base64URL: String(parts[2])),
+            let signature = try? P256.Signing.ECDSASignature(rawRepresentation: raw)
+        else { return false }
+        return key.isValidSignature(signature, for: Data((parts[0] + "." + parts[1]).utf8))
+    }
+
     struct Header: Encodable {
         let alg: String
         let kid: String?

@@ -86,6 +86,9 @@ public struct PushSettings: Sendable {
     /// How long a call rings: VoIP pushes expire and FCM call messages live this long.
     public var ringTime: Double
     public var retry: RetryPolicy
+    /// Where the APNs provider token is kept across restarts (`apns-token.json`, 0600): APNs
+    /// refuses a renewal within 20 minutes, and a restart must not be one. nil: memory only.
+    public var stateDirectory: String?
 
     public init(
         apns: APNs? = nil, fcm: FCM? = nil, relay: Relay? = nil, proxy: Proxy? = nil, trustRoots: [NIOSSLCertificate]? = nil,
@@ -164,7 +167,13 @@ public final class PushSender: Sendable {
         clients = loops.map { HTTPClient(eventLoopGroupProvider: .shared($0), configuration: config) }
         let client = clients[0]
         if case .token(let credentials)? = settings.apns?.auth {
-            apnsTokens = Mutex(APNsTokenCache(credentials: credentials))
+            var cache = APNsTokenCache(credentials: credentials)
+            if let dir = settings.stateDirectory, let saved = APNsTokenFile.read(directory: dir), saved.keyID == credentials.keyID,
+                saved.teamID == credentials.teamID
+            {
+                cache.restore(token: saved.token, issuedAt: saved.issuedAt, now: Date().timeIntervalSince1970)
+            }
+            apnsTokens = Mutex(cache)
         } else {
             apnsTokens = Mutex(nil)
         }
@@ -174,6 +183,21 @@ public final class PushSender: Sendable {
     /// Errors in the request itself: sending it again cannot help.
     static func isRequestError(_ e: HTTPClientError) -> Bool {
         [.invalidURL, .emptyHost, .emptyScheme].contains(e) || "\(e)".contains("invalidHeaderField") || "\(e)".contains("unsupportedScheme")
+    }
+
+    /// Keeps the current APNs token in the state directory (when there is one).
+    func saveAPNsToken() {
+        guard let dir = settings.stateDirectory, case .token(let c)? = settings.apns?.auth else { return }
+        let current = apnsTokens.withLock { cache -> (String, Double)? in
+            guard let cache, let t = cache.token else { return nil }
+            return (t, cache.issuedAt)
+        }
+        guard let (token, issuedAt) = current else { return }
+        do {
+            try APNsTokenFile(keyID: c.keyID, teamID: c.teamID, token: token, issuedAt: issuedAt).write(directory: dir)
+        } catch {
+            logger.warning("the APNs token is not kept across restarts", metadata: ["push.error": "\(error)"])
+        }
     }
 
     /// What a closed connection right after TLS likely means, when we present a certificate.
@@ -280,7 +304,9 @@ public final class PushSender: Sendable {
         switch target {
         case .apns:
             let now = Date().timeIntervalSince1970
-            return (try? apnsTokens.withLock { try $0?.renewAfterRejection(now: now) }) != nil
+            let renewed = (try? apnsTokens.withLock { try $0?.renewAfterRejection(now: now) }) != nil
+            if renewed { saveAPNsToken() }
+            return renewed
         case .fcm:
             await fcmAuth?.invalidate()
             return fcmAuth != nil
@@ -306,7 +332,12 @@ public final class PushSender: Sendable {
                 expiration: Int(now.timeIntervalSince1970 + settings.ringTime), apnsID: pushID, collapseID: collapseID,
                 sealed: sealed)
             let nowSeconds = Date().timeIntervalSince1970
-            let jwt = try apnsTokens.withLock { try $0?.current(now: nowSeconds) }
+            let (jwt, fresh) = try apnsTokens.withLock { c -> (String?, Bool) in
+                let before = c?.issued
+                let t = try c?.current(now: nowSeconds)
+                return (t, c?.issued != before)
+            }
+            if fresh { saveAPNsToken() }
             let (status, body, retryAfter) = try await execute(
                 url: apns.url + request.path, headers: HTTPHeaders(request.headers(token: jwt)), body: request.body)
             return APNsRequest.outcome(status: status, body: body, retryAfter: retryAfter)

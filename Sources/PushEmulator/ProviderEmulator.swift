@@ -222,6 +222,7 @@ public final class ProviderEmulator: Sendable {
             switch verifyES256(String(auth.dropFirst(7))) {
             case .invalid: return apnsError(403, "InvalidProviderToken")
             case .expired: return apnsError(403, "ExpiredProviderToken")
+            case .tooManyUpdates: return apnsError(429, "TooManyProviderTokenUpdates")
             case .ok(let jwt): state.withLock { _ = $0.apnsTokensSeen.insert(jwt) }
             }
         } else if let uid = headers[":client-uid"] {
@@ -245,7 +246,7 @@ public final class ProviderEmulator: Sendable {
         return (200, [("apns-id", headers["apns-id"] ?? UUID().uuidString)], "")
     }
 
-    enum JWTCheck { case ok(String), invalid, expired }
+    enum JWTCheck { case ok(String), invalid, expired, tooManyUpdates }
 
     func verifyES256(_ jwt: String) -> JWTCheck {
         // Like APNs, a token verified once is known (its age is still checked).
@@ -262,6 +263,12 @@ public final class ProviderEmulator: Sendable {
         else { return .invalid }
         // A token from the future is not valid (APNs allows little clock skew).
         guard Double(iat) <= Date().timeIntervalSince1970 + 60 else { return .invalid }
+        // Like APNs: a new token for the key less than 20 minutes after the newest one is refused.
+        let refused = verifiedAt.withLock { seen -> Bool in
+            guard let newest = seen.values.max(), Double(iat) > newest else { return false }
+            return Double(iat) - newest < 1200
+        }
+        if refused { return .tooManyUpdates }
         verifiedAt.withLock { $0[jwt] = Double(iat) }
         return Date().timeIntervalSince1970 - Double(iat) > 3600 ? .expired : .ok(jwt)
     }

@@ -76,7 +76,12 @@ struct PushSendCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("--device-key-id/--device-key: \(error.message)")
         }
-        let sender = try PushSender(settings: settings)
+        // The APNs token is kept in the data directory: test pushes in a row reuse it (APNs
+        // refuses renewals within 20 minutes).
+        try options.prepareDataDir()
+        var withState = settings
+        withState.stateDirectory = options.dataDir
+        let sender = try PushSender(settings: withState)
         let notice = CallNotice(
             kind: k, callID: "test-" + UUID().uuidString.prefix(8).lowercased(), caller: caller, gateway: gateway,
             sentAt: Date().timeIntervalSince1970)

@@ -48,6 +48,7 @@ struct PushRelayRunCommand: AsyncParsableCommand {
         // its ring time, so a push is never in flight twice.
         var push = settings.push
         push.retry = RetryPolicy(attempts: 1)
+        push.stateDirectory = options.dataDir
         let sender = try PushSender(settings: push, logger: Logger(label: "trabant.push"))
         let service = RelayService(servers: servers, logger: logger)
         let server: PushRelayServer

@@ -77,10 +77,16 @@ struct PushCLITests {
         let out = try JSONSerialization.jsonObject(with: Data(apns.stdout.utf8)) as? [String: Any]
         #expect((out?["outcome"] as? [String: Any])?["outcome"] as? String == "delivered")
         #expect(out?["via"] as? String == "direct")
+        // A second test push a second later reuses the provider token kept in the data directory
+        // (a new one within 20 minutes would be refused by APNs).
+        try await Task.sleep(for: .milliseconds(1100))
+        let again = try TrabantBinary.run(w.sendArgs(config: "server.yaml", dataDir: w.path("srv"), provider: "apns", token: String(repeating: "ab", count: 32)))
+        #expect(again.status == 0, "\(again.stdout) \(again.stderr)")
+        #expect(w.emulator.state.withLock { $0.apnsTokensSeen.count } == 1)
         let fcm = try TrabantBinary.run(w.sendArgs(config: "server.yaml", dataDir: w.path("srv"), provider: "fcm", token: "fcm:pixel"))
         #expect(fcm.status == 0, "\(fcm.stdout) \(fcm.stderr)")
         let pushes = w.emulator.pushes
-        #expect(pushes.map(\.provider) == ["apns", "fcm"])
+        #expect(pushes.map(\.provider) == ["apns", "apns", "fcm"])
         // The phone opens what arrived; the test push says who "called".
         let sealed = try JSONDecoder().decode(SealedNotice.self, from: JSONSerialization.data(withJSONObject: pushes[0].body["trabant"]!))
         #expect(try NoticeSeal.open(sealed, with: w.device).caller == "Alice")

@@ -154,4 +154,43 @@ struct ProviderRulesTests {
         }
         #expect(FCMRequest.outcome(status: 502, body: [], retryAfter: "3") == .retry(reason: "HTTP 502", after: 3))
     }
+
+    /// APNs refuses a new provider token within 20 minutes of the last: a second process (or a
+    /// restart) with the same key must reuse the token, which the push state directory keeps.
+    @Test func aRestartReusesTheProviderTokenInsteadOfRenewingIt() async throws {
+        let k = Keys(rsa: try _RSA.Signing.PrivateKey(keySize: .bits2048))
+        let e = try await Self.emulator(k)
+        defer { e.stop() }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("push-state-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func sender(state: String?) throws -> PushSender {
+            var settings = PushSettings(
+                apns: .init(
+                    credentials: try APNsCredentials(p8: k.apns.pemRepresentation, keyID: "KEY1234567", teamID: "TEAM123456"),
+                    environment: .production, bundleID: "com.example.phone", baseURL: "https://api.push.apple.com:\(e.port)"),
+                trustRoots: [try e.ca.nioRoot], dnsOverride: ["api.push.apple.com": "127.0.0.1"], retry: RetryPolicy(attempts: 1))
+            settings.stateDirectory = state
+            return try PushSender(settings: settings)
+        }
+        let key = DevicePushKey(id: "d", publicKey: Curve25519.KeyAgreement.PrivateKey().publicKey)
+        let first = try sender(state: dir)
+        #expect(await first.send(Self.notice, to: .apns(token: Self.token, type: .voip), key: key).outcome == .delivered)
+        try await first.shutdown()
+        var st = stat()
+        #expect(stat(dir + "/apns-token.json", &st) == 0 && st.st_mode & 0o777 == 0o600)
+        // A second second later (the token's iat must differ), a "restart" with the state: same token, delivered.
+        try await Task.sleep(for: .milliseconds(1100))
+        let restarted = try sender(state: dir)
+        #expect(await restarted.send(Self.notice, to: .apns(token: Self.token, type: .voip), key: key).outcome == .delivered)
+        try await restarted.shutdown()
+        #expect(e.state.withLock { $0.apnsTokensSeen.count } == 1, "one token across the restart")
+        // Without the state: a new token within 20 minutes, refused by APNs, named, not retried.
+        let forgetful = try sender(state: nil)
+        let r = await forgetful.send(Self.notice, to: .apns(token: Self.token, type: .voip), key: key)
+        try await forgetful.shutdown()
+        guard case .rejected(429, let reason) = r.outcome else { Issue.record("expected TooManyProviderTokenUpdates, got \(r)"); return }
+        #expect(reason.contains("TooManyProviderTokenUpdates") && reason.contains("state directory"), "\(reason)")
+        #expect(r.attempts == 1)
+    }
 }
