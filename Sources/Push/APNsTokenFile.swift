@@ -1,4 +1,5 @@
 import Foundation
+import PKI
 
 /// The APNs provider token as kept in the push state directory (`apns-token.json`, mode
 /// 0600), so that a restart reuses it instead of renewing within APNs' 20 minutes.
@@ -17,16 +18,6 @@ struct APNsTokenFile: Codable, Sendable, Equatable {
     }
 
     func write(directory: String) throws {
-        let target = Self.path(directory)
-        let temp = target + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let data = try JSONEncoder().encode(self)
-        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw PushError(.configuration, "\(temp): cannot be created (\(String(cString: strerror(errno))))") }
-        let ok = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) == $0.count }
-        close(fd)
-        guard ok, rename(temp, target) == 0 else {
-            unlink(temp)
-            throw PushError(.configuration, "\(target): cannot be written")
-        }
+        try IdentityStore.writePrivate(String(decoding: try JSONEncoder().encode(self), as: UTF8.self), to: Self.path(directory))
     }
 }

@@ -138,18 +138,9 @@ public final class RelayServers: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         do {
-            let data = try encoder.encode(servers)
-            let temp = path + ".tmp-\(getpid())"
-            let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600)
-            guard fd >= 0 else { throw RelayError("\(temp): cannot be created (\(String(cString: strerror(errno))))") }
-            let ok = data.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) == $0.count } && fsync(fd) == 0
-            close(fd)
-            guard ok, rename(temp, path) == 0 else {
-                unlink(temp)
-                throw RelayError("\(path): cannot be written")
-            }
-        } catch let e as RelayError {
-            throw e
+            try IdentityStore.writePrivate(String(decoding: try encoder.encode(servers), as: UTF8.self), to: path)
+        } catch let e as PKIError {
+            throw RelayError(e.message)
         } catch {
             throw RelayError("\(path): cannot be written (\(error))")
         }
