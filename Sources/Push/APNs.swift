@@ -120,7 +120,8 @@ public struct APNsRequest: Sendable, Equatable {
         var h = token.map { [("authorization", "bearer \($0)")] } ?? []
         h += [
             ("apns-push-type", type.rawValue), ("apns-topic", topic),
-            ("apns-priority", type == .voip ? "10" : "10"), ("apns-expiration", "\(expiration)"),
+            // 10 for both: a call rings now, and a cancel replaces its notification now.
+            ("apns-priority", "10"), ("apns-expiration", "\(expiration)"),
             ("apns-id", apnsID.uuidString.lowercased()), ("content-type", "application/json"),
         ]
         if let collapseID { h.append(("apns-collapse-id", collapseID)) }
@@ -155,10 +156,11 @@ public enum PushOutcome: Sendable, Equatable {
 extension APNsRequest {
     /// Apple's status codes and reasons ("Handling notification responses from APNs").
     public static func outcome(status: Int, body: [UInt8], retryAfter: String?) -> PushOutcome {
+        // Only a refusal has a body worth reading (200 has none): no JSON work per delivered push.
+        if status == 200 { return .delivered }
         struct Reason: Decodable { let reason: String? }
         let reason = (try? JSONDecoder().decode(Reason.self, from: Data(body)))?.reason ?? "HTTP \(status)"
         switch status {
-        case 200: return .delivered
         case 410: return .deadToken(reason: reason)
         // DeviceTokenNotForTopic is not taken as dead: a wrong bundle id in the configuration
         // would otherwise drop every token of the directory.

@@ -134,6 +134,7 @@ public struct FCMRequest: Sendable, Equatable {
 
     /// FCM's errors (FcmError codes in the google.rpc.Status details).
     public static func outcome(status: Int, body: [UInt8], retryAfter: String?) -> PushOutcome {
+        if status == 200 { return .delivered }
         struct Envelope: Decodable {
             struct Err: Decodable {
                 struct Detail: Decodable { let errorCode: String? }
@@ -146,7 +147,6 @@ public struct FCMRequest: Sendable, Equatable {
         let e = (try? JSONDecoder().decode(Envelope.self, from: Data(body)))?.error
         let code = e?.details?.compactMap(\.errorCode).first ?? e?.status ?? "HTTP \(status)"
         switch (status, code) {
-        case (200, _): return .delivered
         // Only UNREGISTERED means the token is dead; SENDER_ID_MISMATCH or a bare 404 (a wrong
         // project in the configuration) must not drop every token of the directory.
         case (_, "UNREGISTERED"): return .deadToken(reason: code)

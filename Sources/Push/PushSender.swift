@@ -135,7 +135,9 @@ public final class PushSender: Sendable {
     let logger: Logger
     let apnsTokens: Mutex<APNsTokenCache?>
     let fcmAuth: FCMAuth?
-    let counts = Mutex<[String: Int]>([:])
+    /// Finished pushes per provider (apns, fcm) × outcome (`outcomes`), by index: no string
+    /// is built per push.
+    let counts = Mutex([Int](repeating: 0, count: 2 * PushSender.outcomes.count))
 
     public init(settings: PushSettings, logger: Logger = Logger(label: "trabant.push")) throws {
         self.settings = settings
@@ -224,7 +226,16 @@ public final class PushSender: Sendable {
     public static let outcomes = ["delivered", "dead_token", "gave_up", "auth_failed", "rejected"]
 
     /// Pushes per provider and outcome ("apns.delivered", "fcm.dead_token", …).
-    public var counters: [String: Int] { counts.withLock { $0 } }
+    public var counters: [String: Int] {
+        let c = counts.withLock { $0 }
+        var out: [String: Int] = [:]
+        for (p, provider) in ["apns", "fcm"].enumerated() {
+            for (o, outcome) in Self.outcomes.enumerated() where c[p * Self.outcomes.count + o] > 0 {
+                out["\(provider).\(outcome)"] = c[p * Self.outcomes.count + o]
+            }
+        }
+        return out
+    }
 
     /// Seals `notice` to the device's key and pushes it; retries what can be retried.
     public func send(_ notice: CallNotice, to target: PushTarget, key: DevicePushKey, now: Date = Date()) async -> PushResult {
@@ -284,15 +295,16 @@ public final class PushSender: Sendable {
     }
 
     func count(_ target: PushTarget, _ r: PushResult) -> PushResult {
-        let label: String
+        let outcome: Int  // the index in `outcomes`
         switch r.outcome {
-        case .delivered: label = "delivered"
-        case .retry: label = "gave_up"
-        case .deadToken: label = "dead_token"
-        case .authentication: label = "auth_failed"
-        case .rejected: label = "rejected"
+        case .delivered: outcome = 0
+        case .deadToken: outcome = 1
+        case .retry: outcome = 2
+        case .authentication: outcome = 3
+        case .rejected: outcome = 4
         }
-        counts.withLock { $0["\(target.provider).\(label)", default: 0] += 1 }
+        let provider = target.provider == "apns" ? 0 : 1
+        counts.withLock { $0[provider * Self.outcomes.count + outcome] += 1 }
         if case .delivered = r.outcome {} else {
             logger.warning("push not delivered", metadata: ["push.provider": "\(target.provider)", "push.outcome": "\(r.outcome)"])
         }

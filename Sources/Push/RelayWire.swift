@@ -82,9 +82,7 @@ public struct RelayPush: Sendable, Equatable {
             throw PushError(.configuration, "\"sealed\" must be an object with exactly v, kid, enc and ct")
         }
         guard let v = s["v"] as? Int, v == 1 else { throw PushError(.configuration, "\"sealed.v\" must be 1") }
-        guard let kid = s["kid"] as? String, !kid.isEmpty, kid.utf8.count <= 64,
-            kid.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
-        else { throw PushError(.configuration, "\"sealed.kid\" is 1 to 64 letters, digits, '-' or '_'") }
+        guard let kid = s["kid"] as? String, DevicePushKey.isValidID(kid) else { throw PushError(.configuration, "\"sealed.kid\" is 1 to 64 letters, digits, '-' or '_'") }
         guard let enc = s["enc"] as? String, Data(base64URL: enc)?.count == 32 else {
             throw PushError(.configuration, "\"sealed.enc\" must be a 32-byte X25519 key in base64url")
         }

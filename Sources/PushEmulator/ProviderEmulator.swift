@@ -31,38 +31,34 @@ public struct TestCA: Sendable {
                 Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
                 Critical(KeyUsage(digitalSignature: true, keyCertSign: true))
             }, issuerPrivateKey: .init(key))
-        leafKey = P256.Signing.PrivateKey()
-        leaf = try Certificate(
-            version: .v3, serialNumber: .init(), publicKey: .init(leafKey.publicKey), notValidBefore: now - 3600,
-            notValidAfter: now + 86400, issuer: caName, subject: try DistinguishedName { CommonName(names[0]) },
-            signatureAlgorithm: .ecdsaWithSHA256,
-            extensions: try .init {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
-                try ExtendedKeyUsage([.serverAuth])
-                SubjectAlternativeNames(names.map { .dnsName($0) } + [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))])
-            }, issuerPrivateKey: .init(key))
+        (leaf, leafKey) = try Self.make(names: names, uid: nil, days: 1, issuer: caName, caKey: key)
     }
 
     /// A certificate from this CA: a server's (names + 127.0.0.1) or, with `uid`, an APNs-style
     /// client certificate whose subject UID is the bundle id.
     public func issue(names: [String] = [], uid: String? = nil, days: Double = 1) throws -> (certificatePEM: String, keyPEM: String) {
+        let (cert, k) = try Self.make(names: names, uid: uid, days: days, issuer: certificate.subject, caKey: key)
+        return (try cert.serializeAsPEM().pemString, k.pemRepresentation)
+    }
+
+    static func make(names: [String], uid: String?, days: Double, issuer: DistinguishedName, caKey: P256.Signing.PrivateKey) throws
+        -> (Certificate, P256.Signing.PrivateKey)
+    {
         let k = P256.Signing.PrivateKey()
         let now = Date()
         var rdns: [RelativeDistinguishedName] = []
         if let uid { rdns.append(RelativeDistinguishedName(.init(type: [0, 9, 2342, 19_200_300, 100, 1, 1], utf8String: uid))) }
         rdns.append(RelativeDistinguishedName(.init(type: .RDNAttributeType.commonName, utf8String: uid.map { "Apple VoIP Services: \($0)" } ?? names.first ?? "client")))
-        let subject = DistinguishedName(rdns)
         let cert = try Certificate(
             version: .v3, serialNumber: .init(), publicKey: .init(k.publicKey), notValidBefore: now - 3600,
-            notValidAfter: now + days * 86400, issuer: certificate.subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            notValidAfter: now + days * 86400, issuer: issuer, subject: DistinguishedName(rdns), signatureAlgorithm: .ecdsaWithSHA256,
             extensions: try .init {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true))
                 try ExtendedKeyUsage(uid == nil ? [.serverAuth] : [.clientAuth])
                 if uid == nil { SubjectAlternativeNames(names.map { .dnsName($0) } + [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1]))]) }
-            }, issuerPrivateKey: .init(key))
-        return (try cert.serializeAsPEM().pemString, k.pemRepresentation)
+            }, issuerPrivateKey: .init(caKey))
+        return (cert, k)
     }
 
     public var nioRoot: NIOSSLCertificate { get throws { try NIOSSLCertificate(bytes: Array(certificate.serializeAsPEM().pemString.utf8), format: .pem) } }

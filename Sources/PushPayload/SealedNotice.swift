@@ -50,8 +50,8 @@ public struct DevicePushKey: Sendable, Equatable {
 
     /// From the registration: the key id and the raw 32-byte public key in base64url.
     public init(id: String, base64url: String) throws(PushPayloadError) {
-        guard !id.isEmpty, id.utf8.count <= 64, id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
-            throw PushPayloadError("a push key id is 1 to 64 letters, digits, '-' or '_'")
+        guard Self.isValidID(id) else {
+            throw PushPayloadError("a push key id is 1 to 64 ASCII letters, digits, '-' or '_'")
         }
         guard let raw = Data(base64URL: base64url), raw.count == 32,
             let key = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: raw)
@@ -59,6 +59,11 @@ public struct DevicePushKey: Sendable, Equatable {
             throw PushPayloadError("a push key is 32 bytes of X25519 public key in base64url (43 characters)")
         }
         self.init(id: id, publicKey: key)
+    }
+
+    /// 1 to 64 ASCII letters, digits, '-' or '_'.
+    public static func isValidID(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 64 && id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
     }
 
     public static func == (a: DevicePushKey, b: DevicePushKey) -> Bool {
