@@ -98,9 +98,15 @@ struct FirewallNamespaceTests {
         #expect(
             try await net.udp(from: net.outsider, port: live[0]) == (media == "range" ? "refused" : "silent"),
             "the call's port after hang-up")
-        let metrics = try await net.run(net.satellite, [python, "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9280/metrics').read().decode())"])
         // sipp sends no media: the only datagram that can be "not RTP" is the outsider's probe.
-        let notRTP = metrics.output.split(separator: "\n").first { $0.hasPrefix("trabant_media_drops_total{reason=\"not_rtp\"}") }
+        // The relay counts an ended call's drops when it tears the call down: asked until then (bounded).
+        var notRTP: Substring?
+        let until = Date().addingTimeInterval(5)
+        repeat {
+            let metrics = try await net.run(net.satellite, [python, "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9280/metrics').read().decode())"])
+            notRTP = metrics.output.split(separator: "\n").first { $0.hasPrefix("trabant_media_drops_total{reason=\"not_rtp\"}") }
+            if notRTP == nil { try await Task.sleep(for: .milliseconds(200)) }
+        } while notRTP == nil && Date() < until
         #expect(notRTP.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) } == 1,
             "the outsider's datagram to the live port reached the relay: \(notRTP ?? "no counter")")
         if media == "per-call" {
