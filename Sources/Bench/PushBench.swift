@@ -100,7 +100,30 @@ public enum PushBench {
         emulator.stop()
     }
 
-    public static func run(count: Int, concurrency: Int, proxy squid: String?) async throws -> [String: Result] {
+    /// nghttp2's h2load (C) sending the same request to the same emulator: what the emulator
+    /// and loopback allow a lean HTTP/2 client, beside what our sender reaches.
+    public struct PeerResult: Codable, Sendable {
+        public var pushes_per_second: Double
+        public var sent: Int
+        public var failed: Int
+        public var seconds: Double
+        public var concurrency: Int
+        public var client_cpu_us_per_push: Double
+        public var emulator_cpu_us_per_push: Double
+        public var client_max_rss_bytes: Int
+    }
+
+    /// `{"direct": P, "proxy": P}`; with `--breakdown` also `direct_presealed` (one notice
+    /// sealed once and delivered `count` times: the HTTP/2 transport and the APNs request
+    /// without HPKE) and `h2load`.
+    public struct Output: Codable, Sendable {
+        public var direct: Result
+        public var proxy: Result?
+        public var direct_presealed: Result?
+        public var h2load: PeerResult?
+    }
+
+    public static func run(count: Int, concurrency: Int, proxy squid: String?, h2load: String? = nil) async throws -> Output {
         let apnsKey = P256.Signing.PrivateKey()
         let emulator = try ChildEmulator.start(apnsKey: apnsKey.publicKey)
         // Both runs share one provider token, as one server process would (APNs refuses a
@@ -123,12 +146,17 @@ public enum PushBench {
             s.stateDirectory = state
             return s
         }
-        var results: [String: Result] = [:]
-        results["direct"] = try await measure(settings: try settings(proxy: nil), count: count, concurrency: concurrency, emulator: emulator)
+        var out = Output(
+            direct: try await measure(settings: try settings(proxy: nil), count: count, concurrency: concurrency, emulator: emulator))
+        if let h2load {
+            out.direct_presealed = try await measure(
+                settings: try settings(proxy: nil), count: count, concurrency: concurrency, emulator: emulator, presealed: true)
+            out.h2load = try runH2load(h2load, state: state, count: count, concurrency: concurrency, emulator: emulator)
+        }
         if let squid {
             let proxy = try await SquidProxy(squid: squid, allowedPort: emulator.port, user: "bench", password: "bench")
             do {
-                results["proxy"] = try await measure(
+                out.proxy = try await measure(
                     settings: try settings(proxy: .init(host: "127.0.0.1", port: proxy.port, username: "bench", password: "bench")),
                     count: count, concurrency: concurrency, emulator: emulator)
             } catch {
@@ -137,22 +165,33 @@ public enum PushBench {
             }
             _ = await proxy.stop()
         }
-        return results
+        return out
     }
 
-    static func measure(settings: PushSettings, count: Int, concurrency: Int, emulator: ChildEmulator) async throws -> Result {
+    static let deviceToken = String(repeating: "ab", count: 32)
+    static let notice = CallNotice(kind: .call, callID: "bench", caller: "Bench", gateway: "wss://gw.example.com", sentAt: 0)
+
+    static func measure(
+        settings: PushSettings, count: Int, concurrency: Int, emulator: ChildEmulator, presealed: Bool = false
+    ) async throws -> Result {
         let sender = try PushSender(settings: settings)
         let device = Curve25519.KeyAgreement.PrivateKey()
         let key = DevicePushKey(id: "bench", publicKey: device.publicKey)
-        let token = String(repeating: "ab", count: 32)
-        let notice = CallNotice(kind: .call, callID: "bench", caller: "Bench", gateway: "wss://gw.example.com", sentAt: 0)
+        let sealed = try NoticeSeal.seal(notice, to: key)
+        let push: @Sendable () async -> Bool = { [notice, deviceToken] in
+            let target = PushTarget.apns(token: deviceToken, type: .voip)
+            let r = presealed
+                ? await sender.deliver(sealed, kind: .call, collapseID: "bench", to: target)
+                : await sender.send(notice, to: target, key: key)
+            return r.outcome == .delivered
+        }
         // Warm up: connections, the provider token, allocator pools.
-        _ = try await blast(sender, notice, token, key, count: min(2000, count), concurrency: concurrency)
+        _ = try await blast(push, count: min(2000, count), concurrency: concurrency)
         let pid = getpid()
         let rssStart = ProcessStats.residentBytes(pid: pid) ?? 0
         let cpuStart = (ProcessStats.cpuSeconds(pid: pid) ?? 0, emulator.cpuSeconds)
         let start = Date()
-        let failed = try await blast(sender, notice, token, key, count: count, concurrency: concurrency)
+        let failed = try await blast(push, count: count, concurrency: concurrency)
         let seconds = Date().timeIntervalSince(start)
         let cpuEnd = (ProcessStats.cpuSeconds(pid: pid) ?? 0, emulator.cpuSeconds)
         let rssEnd = ProcessStats.residentBytes(pid: pid) ?? 0
@@ -165,18 +204,13 @@ public enum PushBench {
     }
 
     /// `count` pushes, at most `concurrency` in flight; returns how many failed.
-    static func blast(
-        _ sender: PushSender, _ notice: CallNotice, _ token: String, _ key: DevicePushKey, count: Int, concurrency: Int
-    ) async throws -> Int {
+    static func blast(_ push: @escaping @Sendable () async -> Bool, count: Int, concurrency: Int) async throws -> Int {
         try await withThrowingTaskGroup(of: Int.self) { group in
             var next = 0
             var failed = 0
             func add() {
                 next += 1
-                group.addTask {
-                    let r = await sender.send(notice, to: .apns(token: token, type: .voip), key: key)
-                    return r.outcome == .delivered ? 0 : 1
-                }
+                group.addTask { await push() ? 0 : 1 }
             }
             while next < min(concurrency, count) { add() }
             while let f = try await group.next() {

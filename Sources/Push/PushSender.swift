@@ -1,9 +1,7 @@
-import AsyncHTTPClient
 import Crypto
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import PKI
@@ -89,6 +87,8 @@ public struct PushSettings: Sendable {
     /// Where the APNs provider token is kept across restarts (`apns-token.json`, 0600): APNs
     /// refuses a renewal within 20 minutes, and a restart must not be one. nil: memory only.
     public var stateDirectory: String?
+    /// How long one request may wait for the provider's answer (seconds).
+    public var requestTimeout: Double = 20
 
     public init(
         apns: APNs? = nil, fcm: FCM? = nil, relay: Relay? = nil, proxy: Proxy? = nil, trustRoots: [NIOSSLCertificate]? = nil,
@@ -127,11 +127,13 @@ public struct PushResult: Sendable, Equatable {
 /// with provider tokens cached as the providers demand and retries with backoff.
 public final class PushSender: Sendable {
     public let settings: PushSettings
-    /// One client (one HTTP/2 connection per provider) per event loop, so the pushes spread
+    /// The HTTP/2 client: one connection per provider and event loop, so the pushes spread
     /// over every core instead of queueing on the loop that owns a single connection.
-    let clients: [HTTPClient]
-    let next = Atomic<Int>(0)
-    var http: HTTPClient { clients[next.wrappingAdd(1, ordering: .relaxed).oldValue % clients.count] }
+    let h2: H2Client
+    /// The providers' (or the relay's) base URLs, split once.
+    let apnsEndpoint: H2Client.Endpoint?
+    let fcmEndpoint: H2Client.Endpoint?
+    let relayEndpoint: H2Client.Endpoint?
     let logger: Logger
     let apnsTokens: Mutex<APNsTokenCache?>
     let fcmAuth: FCMAuth?
@@ -155,19 +157,21 @@ public final class PushSender: Sendable {
             tls.certificateChain = [.certificate(relay.certificate)]
             tls.privateKey = .privateKey(relay.key)
         }
-        var config = HTTPClient.Configuration(tlsConfiguration: tls)
-        config.httpVersion = .automatic
-        config.dnsOverride = settings.dnsOverride
-        config.timeout = .init(connect: .seconds(5), read: .seconds(20))
-        config.connectionPool = .init(idleTimeout: .seconds(120))
-        if let p = settings.proxy {
-            let auth = p.username.map { HTTPClient.Authorization.basic(username: $0, password: p.password ?? "") }
-            config.proxy = .server(host: p.host, port: p.port, authorization: auth)
+        tls.applicationProtocols = ["h2"]
+        let h2 = H2Client(
+            tls: try NIOSSLContext(configuration: tls), proxy: settings.proxy, dnsOverride: settings.dnsOverride,
+            group: MultiThreadedEventLoopGroup.singleton, requestTimeout: .milliseconds(Int64(settings.requestTimeout * 1000)))
+        self.h2 = h2
+        func endpoint(_ url: String?, _ key: String) throws -> H2Client.Endpoint? {
+            do {
+                return try url.map(H2Client.Endpoint.init)
+            } catch {
+                throw PushError(.configuration, "\(key): \(error)")
+            }
         }
-        let group = MultiThreadedEventLoopGroup.singleton
-        let loops = Array(group.makeIterator())
-        clients = loops.map { HTTPClient(eventLoopGroupProvider: .shared($0), configuration: config) }
-        let client = clients[0]
+        apnsEndpoint = try endpoint(settings.apns?.url, "push.apns.url")
+        fcmEndpoint = try endpoint(settings.fcm?.baseURL, "push.fcm.url")
+        relayEndpoint = try endpoint(settings.relay?.url, "push.relay.url")
         if case .token(let credentials)? = settings.apns?.auth {
             var cache = APNsTokenCache(credentials: credentials)
             if let dir = settings.stateDirectory, let saved = APNsTokenFile.read(directory: dir), saved.keyID == credentials.keyID,
@@ -179,12 +183,7 @@ public final class PushSender: Sendable {
         } else {
             apnsTokens = Mutex(nil)
         }
-        fcmAuth = settings.fcm.map { FCMAuth(account: $0.account, http: client) }
-    }
-
-    /// Errors in the request itself: sending it again cannot help.
-    static func isRequestError(_ e: HTTPClientError) -> Bool {
-        [.invalidURL, .emptyHost, .emptyScheme].contains(e) || "\(e)".contains("invalidHeaderField") || "\(e)".contains("unsupportedScheme")
+        fcmAuth = settings.fcm.map { FCMAuth(account: $0.account, http: h2) }
     }
 
     /// Keeps the current APNs token in the state directory (when there is one).
@@ -215,11 +214,7 @@ public final class PushSender: Sendable {
     }
 
     public func shutdown() async throws {
-        var first: (any Error)?
-        for c in clients {
-            do { try await c.shutdown() } catch { first = first ?? error }
-        }
-        if let first { throw first }
+        await h2.shutdown()
     }
 
     /// The outcomes counted per provider.
@@ -266,12 +261,17 @@ public final class PushSender: Sendable {
                 // The configuration, the proxy's credentials or a certificate that does not
                 // verify (an intercepting proxy): retrying cannot help — fail closed, now.
                 outcome = .rejected(status: e.code == .proxy ? 407 : 0, reason: e.message)
-            } catch let e as HTTPClientError where Self.isRequestError(e) {
-                outcome = .rejected(status: 0, reason: "the request cannot be sent: \(e)")
-            } catch let e as HTTPClientError where e == .remoteConnectionClosed && clientCertificateHint != nil {
-                // TLS 1.3 checks our certificate after our side of the handshake: a refusal
-                // arrives as a closed connection. Retried (it may be a glitch), but named.
-                outcome = .retry(reason: "the connection was closed after TLS; \(clientCertificateHint!)", after: nil)
+            } catch let e as H2Error {
+                switch e {
+                case .badRequest:
+                    outcome = .rejected(status: 0, reason: "\(e)")
+                case .connectionClosed where clientCertificateHint != nil:
+                    // TLS 1.3 checks our certificate after our side of the handshake: a refusal
+                    // arrives as a closed connection. Retried (it may be a glitch), but named.
+                    outcome = .retry(reason: "the connection was closed after TLS; \(clientCertificateHint!)", after: nil)
+                default:
+                    outcome = .retry(reason: "\(e)", after: nil)
+                }
             } catch {
                 outcome = .retry(reason: "\(error)", after: nil)
             }
@@ -330,15 +330,15 @@ public final class PushSender: Sendable {
     ) async throws
         -> PushOutcome
     {
-        if let relay = settings.relay {
+        if let relayEndpoint {
             let push = RelayPush(target: target, kind: kind, collapseID: collapseID, sealed: sealed)
             let (status, body, retryAfter) = try await execute(
-                url: relay.url + RelayPush.path, headers: ["content-type": "application/json"], body: push.json)
+                relayEndpoint, path: RelayPush.path, headers: [("content-type", "application/json")], body: push.json)
             return RelayAnswer.outcome(status: status, body: body, retryAfter: retryAfter)
         }
         switch target {
         case .apns(let token, let type):
-            guard let apns = settings.apns else { throw PushError(.configuration, "push.apns is not configured") }
+            guard let apns = settings.apns, let endpoint = apnsEndpoint else { throw PushError(.configuration, "push.apns is not configured") }
             let request = try APNsRequest(
                 deviceToken: token, type: type, bundleID: apns.bundleID,
                 expiration: Int(now.timeIntervalSince1970 + settings.ringTime), apnsID: pushID, collapseID: collapseID,
@@ -351,36 +351,69 @@ public final class PushSender: Sendable {
             }
             if fresh { saveAPNsToken() }
             let (status, body, retryAfter) = try await execute(
-                url: apns.url + request.path, headers: HTTPHeaders(request.headers(token: jwt)), body: request.body)
+                endpoint, path: request.path, headers: request.headers(token: jwt), body: request.body)
             return APNsRequest.outcome(status: status, body: body, retryAfter: retryAfter)
         case .fcm(let token):
-            guard let fcm = settings.fcm, let auth = fcmAuth else { throw PushError(.configuration, "push.fcm is not configured") }
+            guard let fcm = settings.fcm, let auth = fcmAuth, let endpoint = fcmEndpoint else {
+                throw PushError(.configuration, "push.fcm is not configured")
+            }
             let message = try FCMRequest(
                 registrationToken: token, isCall: kind == .call, ttlSeconds: kind == .call ? Int(settings.ringTime) : 3600,
                 sealed: sealed)
-            let access = try await auth.token(baseURL: fcm.account.tokenURI)
+            let access: String
+            do {
+                access = try await auth.token(baseURL: fcm.account.tokenURI)
+            } catch {
+                throw transportError(error, host: URL(string: fcm.account.tokenURI)?.host ?? fcm.account.tokenURI)
+            }
             let (status, body, retryAfter) = try await execute(
-                url: fcm.baseURL + FCMRequest.path(project: fcm.account.projectID),
-                headers: ["authorization": "Bearer \(access)", "content-type": "application/json"], body: message.body)
+                endpoint, path: FCMRequest.path(project: fcm.account.projectID),
+                headers: [("authorization", "Bearer \(access)"), ("content-type", "application/json")], body: message.body)
             return FCMRequest.outcome(status: status, body: body, retryAfter: retryAfter)
         }
     }
 
-    func execute(url: String, headers: HTTPHeaders, body: [UInt8]) async throws -> (Int, [UInt8], String?) {
+    func execute(_ endpoint: H2Client.Endpoint, path: String, headers: [(String, String)], body: [UInt8]) async throws -> (Int, [UInt8], String?) {
         do {
-            let request = try HTTPClient.Request(url: url, method: .POST, headers: headers, body: .bytes(body))
-            let response = try await http.execute(request: request, deadline: .now() + .seconds(20)).get()
-            let answer = response.body.map { Array(buffer: $0) } ?? []
-            return (Int(response.status.code), answer, response.headers.first(name: "retry-after"))
-        } catch let e as HTTPClientError where e == .proxyAuthenticationRequired {
-            throw PushError(.proxy, "the proxy refused the tunnel: wrong push.proxy.username or password (407)")
-        } catch let e as HTTPClientError where e == .invalidProxyResponse {
-            // The proxy answered CONNECT with an error: the provider is unreachable from it, or
-            // it does not allow CONNECT there. Retried like any unreachable provider.
-            throw PushError(.provider, "the proxy could not open a tunnel to \(URL(string: url)?.host ?? url) (it answered CONNECT with an error)")
-        } catch let e as NIOSSLError {
-            throw PushError(
-                .transport, "TLS with the provider failed (certificates are always verified): \(e)\(clientCertificateHint.map { "; \($0)" } ?? "")")
+            let r = try await h2.post(endpoint, path: path, headers: headers, body: body)
+            return (r.status, r.body, r.retryAfter)
+        } catch {
+            throw transportError(error, host: endpoint.origin.host)
+        }
+    }
+
+    /// BoringSSL's reason codes ("CERTIFICATE_VERIFY_FAILED", "TLSV1_ALERT_DECRYPT_ERROR")
+    /// out of an error's text, without the library's source locations; the text otherwise.
+    static func tlsReason(_ error: any Error) -> String {
+        let text = "\(error)"
+        var reasons: [String] = []
+        var rest = text[...]
+        while let r = rest.range(of: "OPENSSL_internal:") {
+            let code = rest[r.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
+            if !code.isEmpty, !reasons.contains(String(code)) { reasons.append(String(code)) }
+            rest = rest[r.upperBound...]
+        }
+        return reasons.isEmpty ? text : reasons.joined(separator: ", ")
+    }
+
+    /// The transport's failures that retrying cannot help, as configuration errors named for
+    /// the operator; the rest as they are.
+    func transportError(_ error: any Error, host: String) -> any Error {
+        switch error {
+        case H2Error.proxyAuthentication:
+            return PushError(.proxy, "the proxy refused the tunnel: wrong push.proxy.username or password (407)")
+        case H2Error.proxyRefused(let why):
+            // The provider is unreachable from the proxy, or it does not allow CONNECT there.
+            // Retried like any unreachable provider.
+            return PushError(.provider, "the proxy could not open a tunnel to \(host) (it answered CONNECT with \(why))")
+        case is NIOSSLError, is BoringSSLError:
+            // A certificate that does not verify (an intercepting proxy), or the server's alert
+            // refusing ours: retrying cannot help.
+            return PushError(
+                .transport,
+                "TLS with \(host) failed: \(Self.tlsReason(error)) (certificates are always verified)\(clientCertificateHint.map { "; \($0)" } ?? "")")
+        default:
+            return error
         }
     }
 }
@@ -389,11 +422,11 @@ public final class PushSender: Sendable {
 /// concurrent pushes, renewed five minutes before it expires.
 actor FCMAuth {
     let account: FCMServiceAccount
-    let http: HTTPClient
+    let http: H2Client
     var cache = FCMTokenCache()
     var inflight: Task<String, any Error>?
 
-    init(account: FCMServiceAccount, http: HTTPClient) {
+    init(account: FCMServiceAccount, http: H2Client) {
         self.account = account
         self.http = http
     }
@@ -405,13 +438,10 @@ actor FCMAuth {
         if let t = cache.valid(now: now) { return t }
         if let inflight { return try await inflight.value }
         let task = Task { () async throws -> String in
-            var req = HTTPClientRequest(url: account.tokenURI)
-            req.method = .POST
-            req.headers.add(name: "content-type", value: "application/x-www-form-urlencoded")
-            req.body = .bytes(Array(try account.tokenRequestBody(now: now).utf8))
-            let response = try await http.execute(req, timeout: .seconds(20))
-            let body = try await response.body.collect(upTo: 64 * 1024)
-            return try storeToken(Data(body.readableBytesView), now: now)
+            let response = try await http.post(
+                url: account.tokenURI, headers: [("content-type", "application/x-www-form-urlencoded")],
+                body: Array(try account.tokenRequestBody(now: now).utf8))
+            return try storeToken(Data(response.body), now: now)
         }
         inflight = task
         defer { inflight = nil }

@@ -2,6 +2,7 @@ import Crypto
 import CryptoExtras
 import Foundation
 import NIOCore
+import NIOHPACK
 import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
@@ -151,15 +152,9 @@ public final class ProviderEmulator: Sendable {
             .childChannelInitializer { ch in
                 ch.eventLoop.makeCompletedFuture {
                     try ch.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: context))
-                    _ = try ch.pipeline.syncOperations.configureHTTP2Pipeline(
-                        mode: .server, connectionConfiguration: Self.connectionConfiguration, streamConfiguration: .init()
-                    ) { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            let peer = (try? stream.parent?.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }
-                            try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                            try stream.pipeline.syncOperations.addHandler(Handler(box: box, clientUID: peer.flatMap(Self.uid(of:))))
-                        }
-                    }
+                    try ch.pipeline.syncOperations.addHandler(
+                        NIOHTTP2Handler(mode: .server, initialSettings: Self.connectionConfiguration.initialSettings))
+                    try ch.pipeline.syncOperations.addHandler(FrameHandler(box: box))
                 }
             }
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -174,6 +169,16 @@ public final class ProviderEmulator: Sendable {
 
     public var pushes: [Push] { state.withLock { $0.pushes } }
     public var accepted: Int { state.withLock { $0.accepted } }
+
+    /// The next `times` requests get no answer at all (a provider that hangs).
+    public func stall(times: Int = 1) { force(Self.stalled, "", times: times) }
+
+    /// The next request is refused with GOAWAY (last stream: the one before it), then the
+    /// connection closes: what a provider does when it restarts.
+    public func goAway(times: Int = 1) { force(Self.goingAway, "", times: times) }
+
+    static let stalled = -1
+    static let goingAway = -2
 
     public func force(_ status: Int, _ body: String, retryAfter: String? = nil, times: Int = 1) {
         state.withLock { s in for _ in 0..<times { s.forced.append((status, body, retryAfter)) } }
@@ -315,36 +320,85 @@ public final class ProviderEmulator: Sendable {
         return (200, [("content-type", "application/json")], "{\"name\":\"projects/\(fcmProject)/messages/\(UUID().uuidString)\"}")
     }
 
-    /// One HTTP/2 stream: collect the request, answer it.
-    final class Handler: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        let box: EmulatorBox
-        let clientUID: String?
-        var head: HTTPRequestHead?
-        var body: [UInt8] = []
-
-        init(box: EmulatorBox, clientUID: String?) {
-            self.box = box
-            self.clientUID = clientUID
+    /// The streams of one HTTP/2 connection, as frames (like a provider's front end, no
+    /// channel per stream): each request is collected, answered, and the answers of one read
+    /// go out with one flush.
+    final class FrameHandler: ChannelInboundHandler {
+        typealias InboundIn = HTTP2Frame
+        typealias OutboundOut = HTTP2Frame
+        struct Request {
+            var headers: HPACKHeaders
+            var body: [UInt8] = []
         }
+        let box: EmulatorBox
+        var requests: [HTTP2StreamID: Request] = [:]
+        /// The client certificate's UID (certificate authentication), read once after the handshake.
+        var clientUID: String??
+        var unflushed = false
+
+        init(box: EmulatorBox) { self.box = box }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let h): head = h
-            case .body(var b): body += b.readBytes(length: b.readableBytes) ?? []
-            case .end:
-                guard let head, let emulator = box.emulator.withLock({ $0 }) else { return }
-                var headers: [String: String] = [:]
-                for (k, v) in head.headers { headers[k.lowercased()] = v }
-                headers[":client-uid"] = clientUID
-                let (status, extra, text) = emulator.handle(method: "\(head.method)", path: head.uri, headers: headers, body: body)
-                var h = HTTPHeaders(extra)
-                h.add(name: "content-length", value: "\(text.utf8.count)")
-                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .init(statusCode: status), headers: h))), promise: nil)
-                if !text.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: text)))), promise: nil) }
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            let frame = unwrapInboundIn(data)
+            switch frame.payload {
+            case .headers(let h):
+                if requests[frame.streamID] == nil { requests[frame.streamID] = Request(headers: h.headers) }
+                if h.endStream { answer(context, frame.streamID) }
+            case .data(let d):
+                if case .byteBuffer(let b) = d.data { requests[frame.streamID]?.body += b.readableBytesView }
+                if d.endStream { answer(context, frame.streamID) }
+            case .rstStream:
+                requests[frame.streamID] = nil
+            default:
+                break
             }
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            if unflushed {
+                unflushed = false
+                context.flush()
+            }
+            context.fireChannelReadComplete()
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            // Request bodies use up the connection's window; give it back.
+            if let e = event as? NIOHTTP2WindowUpdatedEvent, e.streamID == .rootStream, let w = e.inboundWindowSize, w < 32_768 {
+                context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: 65_535 - w))), promise: nil)
+            }
+            context.fireUserInboundEventTriggered(event)
+        }
+
+        func answer(_ context: ChannelHandlerContext, _ id: HTTP2StreamID) {
+            guard let request = requests.removeValue(forKey: id), let emulator = box.emulator.withLock({ $0 }) else { return }
+            if clientUID == nil {
+                clientUID = .some((try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }.flatMap(ProviderEmulator.uid(of:)))
+            }
+            var headers: [String: String] = [:]
+            for (k, v, _) in request.headers where !k.hasPrefix(":") { headers[k.lowercased()] = v }
+            headers[":client-uid"] = clientUID ?? nil
+            let (status, extra, text) = emulator.handle(
+                method: request.headers.first(name: ":method") ?? "", path: request.headers.first(name: ":path") ?? "", headers: headers,
+                body: request.body)
+            if status == ProviderEmulator.stalled { return }
+            if status == ProviderEmulator.goingAway {
+                let last = HTTP2StreamID(max(0, Int(Int32(id)) - 2))
+                context.writeAndFlush(
+                    wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: last, errorCode: .noError, opaqueData: nil))),
+                    promise: nil)
+                context.close(promise: nil)
+                return
+            }
+            var h = HPACKHeaders([(":status", "\(status)")] + extra)
+            h.add(name: "content-length", value: "\(text.utf8.count)")
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: h, endStream: text.isEmpty)))), promise: nil)
+            if !text.isEmpty {
+                context.write(
+                    wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(ByteBuffer(string: text)), endStream: true)))),
+                    promise: nil)
+            }
+            unflushed = true
         }
     }
 }

@@ -39,6 +39,8 @@ public enum FastEncoding {
 
     /// A JSON string literal (RFC 8259 §7): quotes, backslash and control characters escaped.
     public static func quoted(_ s: String) -> String {
+        // Most strings here (base64url, ids) need no escape: copied whole.
+        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x22 && $0 != 0x5C }) { return "\"" + s + "\"" }
         var out = "\""
         out.reserveCapacity(s.utf8.count + 2)
         for u in s.unicodeScalars {

@@ -62,9 +62,10 @@ struct APNsCertificateTests {
         let s2 = try Self.sender(e, try APNsCertificate(certificatePEM: Array(stranger.certificatePEM.utf8), keyPEM: Array(stranger.keyPEM.utf8)))
         let r = await s2.send(Self.notice, to: .apns(token: Self.token, type: .voip), key: key)
         try await s2.shutdown()
-        // TLS 1.3: the refusal of our certificate arrives as a closed connection, named as such.
-        guard case .retry(let reason, _) = r.outcome else { Issue.record("expected a refusal, got \(r)"); return }
-        #expect(reason.contains("closed after TLS") && reason.contains("com.example.phone"), "\(reason)")
+        // The server's TLS alert refuses our certificate: not retried, named for the operator.
+        guard case .rejected(0, let reason) = r.outcome else { Issue.record("expected a refusal, got \(r)"); return }
+        #expect(reason.contains("TLS with api.sandbox.push.apple.com failed: TLSV1_ALERT") && reason.contains("com.example.phone"), "\(reason)")
+        #expect(r.attempts == 1)
         #expect(e.accepted == 0)
     }
 

@@ -22,7 +22,7 @@ struct PushTransportTests {
 
         static func make(
             trustEmulator: Bool = true, proxy: PushSettings.Proxy? = nil, dnsOverride: Bool = true,
-            retry: RetryPolicy = RetryPolicy(attempts: 3, base: 0.05, cap: 0.2), emulatorPort: Int = 0
+            retry: RetryPolicy = RetryPolicy(attempts: 3, base: 0.05, cap: 0.2), emulatorPort: Int = 0, requestTimeout: Double = 20
         ) async throws -> World {
             let apnsKey = P256.Signing.PrivateKey()
             let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
@@ -37,7 +37,7 @@ struct PushTransportTests {
                     "token_uri": emulator.tokenURI,
                 ]))
             let port = emulator.port
-            let settings = PushSettings(
+            var settings = PushSettings(
                 apns: .init(
                     credentials: try APNsCredentials(p8: apnsKey.pemRepresentation, keyID: "KEY1234567", teamID: "TEAM123456"),
                     environment: .production, bundleID: "com.example.phone", baseURL: "https://api.push.apple.com:\(port)"),
@@ -45,6 +45,7 @@ struct PushTransportTests {
                 trustRoots: trustEmulator ? [try emulator.ca.nioRoot] : nil,
                 dnsOverride: dnsOverride ? Dictionary(uniqueKeysWithValues: ProviderEmulator.names.map { ($0, "127.0.0.1") }) : [:],
                 ringTime: 45, retry: retry)
+            settings.requestTimeout = requestTimeout
             return World(emulator: emulator, sender: try PushSender(settings: settings), device: Curve25519.KeyAgreement.PrivateKey())
         }
 

@@ -1,0 +1,275 @@
+import Foundation
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// The HTTP/2 client of the push sender: one TLS connection per provider and event loop,
+/// directly or through a CONNECT proxy, certificates always verified (chain and name).
+/// Requests from any thread are collected and written by the loop in batches with one
+/// flush; answers come back by stream id, without a channel per stream.
+final class H2Client: Sendable {
+    struct Origin: Hashable, Sendable {
+        var host: String
+        var port: Int
+        var authority: String { port == 443 ? host : "\(host):\(port)" }
+    }
+
+    let tls: NIOSSLContext
+    let proxy: PushSettings.Proxy?
+    let dnsOverride: [String: String]
+    let connectTimeout: TimeAmount
+    let requestTimeout: TimeAmount
+    let idleTimeout: TimeAmount
+    let loops: [any EventLoop]
+    let links: Mutex<[Int: [Origin: H2Link]]> = Mutex([:])
+    let next = Atomic<Int>(0)
+
+    init(
+        tls: NIOSSLContext, proxy: PushSettings.Proxy?, dnsOverride: [String: String], group: any EventLoopGroup,
+        connectTimeout: TimeAmount = .seconds(5), requestTimeout: TimeAmount = .seconds(20), idleTimeout: TimeAmount = .seconds(120)
+    ) {
+        self.tls = tls
+        self.proxy = proxy
+        self.dnsOverride = dnsOverride
+        self.connectTimeout = connectTimeout
+        self.requestTimeout = requestTimeout
+        self.idleTimeout = idleTimeout
+        self.loops = Array(group.makeIterator())
+    }
+
+    /// POSTs `body` to `url` ("https://host[:port]/path"); the answer's status, body and
+    /// Retry-After.
+    func post(url: String, headers: [(String, String)], body: [UInt8]) async throws -> H2Response {
+        let (origin, path) = try Self.split(url)
+        return try await post(origin: origin, path: path, headers: headers, body: body)
+    }
+
+    /// A base URL ("https://host[:port][/prefix]") split once: its origin and the prefix of
+    /// every path under it.
+    struct Endpoint: Sendable {
+        var origin: Origin
+        var prefix: String
+
+        init(_ base: String) throws {
+            let (origin, path) = try H2Client.split(base)
+            self.origin = origin
+            prefix = path.hasSuffix("/") ? String(path.dropLast()) : path
+        }
+    }
+
+    func post(_ endpoint: Endpoint, path: String, headers: [(String, String)], body: [UInt8]) async throws -> H2Response {
+        try await post(origin: endpoint.origin, path: endpoint.prefix + path, headers: headers, body: body)
+    }
+
+    func post(origin: Origin, path: String, headers: [(String, String)], body: [UInt8]) async throws -> H2Response {
+        guard Self.isSafe(path), !path.utf8.contains(32) else { throw H2Error.badRequest("the path \(path) has a space, CR, LF or NUL") }
+        for (name, value) in headers where !Self.isSafe(name) || !Self.isSafe(value) {
+            throw H2Error.badRequest("the header \(name) has a character HTTP does not allow (CR, LF or NUL)")
+        }
+        let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count
+        let loop = loops[index]
+        let promise = loop.makePromise(of: H2Response.self)
+        link(origin, index).submit(H2Request(authority: origin.authority, path: path, headers: headers, body: body, promise: promise))
+        return try await promise.futureResult.get()
+    }
+
+    func shutdown() async {
+        let all = links.withLock { l -> [H2Link] in
+            defer { l.removeAll() }
+            return l.values.flatMap(\.values)
+        }
+        for l in all { await l.close() }
+    }
+
+    private func link(_ origin: Origin, _ index: Int) -> H2Link {
+        links.withLock { l in
+            if let link = l[index]?[origin] { return link }
+            let link = H2Link(client: self, origin: origin, loop: loops[index])
+            l[index, default: [:]][origin] = link
+            return link
+        }
+    }
+
+    static func isSafe(_ s: String) -> Bool { !s.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 } }
+
+    /// "https://host[:port]/path" → origin and path (only https: certificates are always verified).
+    static func split(_ url: String) throws -> (Origin, String) {
+        guard url.hasPrefix("https://") else { throw H2Error.badRequest("\(url): only https:// URLs") }
+        let rest = url.dropFirst("https://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let hostPort = rest[..<slash]
+        let path = slash == rest.endIndex ? "/" : String(rest[slash...])
+        var host = String(hostPort)
+        var port = 443
+        if hostPort.hasPrefix("[") {  // [IPv6]:port
+            guard let close = hostPort.firstIndex(of: "]") else { throw H2Error.badRequest("\(url): a bad IPv6 address") }
+            host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
+            let after = hostPort[hostPort.index(after: close)...]
+            if after.hasPrefix(":") {
+                guard let p = Int(after.dropFirst()) else { throw H2Error.badRequest("\(url): a bad port") }
+                port = p
+            }
+        } else if let colon = hostPort.lastIndex(of: ":") {
+            guard let p = Int(hostPort[hostPort.index(after: colon)...]) else { throw H2Error.badRequest("\(url): a bad port") }
+            host = String(hostPort[..<colon])
+            port = p
+        }
+        guard !host.isEmpty, (1...65535).contains(port), isSafe(path), !path.utf8.contains(32) else {
+            throw H2Error.badRequest("\(url): not a URL with a host")
+        }
+        return (Origin(host: host, port: port), path)
+    }
+}
+
+/// The connection to one origin on one event loop: connects on first use, reconnects after
+/// it was retired; requests wait in `pending` until the loop writes them.
+final class H2Link: Sendable {
+    enum Phase {
+        case idle
+        case connecting
+        case ready(NIOLoopBound<H2StreamsHandler>, any Channel)
+    }
+
+    struct State {
+        var phase = Phase.idle
+        var pending: [H2Request] = []
+        var drainScheduled = false
+    }
+
+    let client: H2Client
+    let origin: H2Client.Origin
+    let loop: any EventLoop
+    let state = Mutex(State())
+
+    init(client: H2Client, origin: H2Client.Origin, loop: any EventLoop) {
+        self.client = client
+        self.origin = origin
+        self.loop = loop
+    }
+
+    func submit(_ request: H2Request) {
+        enum Action { case none, connect, drain }
+        let action = state.withLock { s -> Action in
+            s.pending.append(request)
+            switch s.phase {
+            case .idle:
+                s.phase = .connecting
+                return .connect
+            case .connecting:
+                return .none
+            case .ready:
+                if s.drainScheduled { return .none }
+                s.drainScheduled = true
+                return .drain
+            }
+        }
+        switch action {
+        case .none: break
+        case .connect: loop.execute { self.connect() }
+        case .drain: loop.execute { self.drain() }
+        }
+    }
+
+    /// On the loop: everything pending goes out in one batch.
+    private func drain() {
+        let (batch, handler) = state.withLock { s -> ([H2Request], NIOLoopBound<H2StreamsHandler>?) in
+            s.drainScheduled = false
+            guard case .ready(let h, _) = s.phase else { return ([], nil) }
+            defer { s.pending.removeAll(keepingCapacity: true) }
+            return (s.pending, h)
+        }
+        if let handler, !batch.isEmpty { handler.value.send(batch) }
+    }
+
+    private func connect() {
+        let ready = loop.makePromise(of: Void.self)
+        let bound = connectChannel(ready: ready)
+        bound.whenFailure { ready.fail($0) }
+        ready.futureResult.and(bound).whenComplete { result in
+            switch result {
+            case .success(let (_, (channel, handler))):
+                self.state.withLock { s in
+                    s.phase = .ready(handler, channel)
+                    s.drainScheduled = true
+                }
+                self.drain()
+            case .failure(let error):
+                // Everything waiting fails with the reason; the next request connects anew.
+                let waiting = self.state.withLock { s -> [H2Request] in
+                    s.phase = .idle
+                    defer { s.pending.removeAll() }
+                    return s.pending
+                }
+                bound.whenSuccess { $0.0.close(promise: nil) }
+                for r in waiting { r.promise.fail(error) }
+            }
+        }
+    }
+
+    /// TCP (to the proxy, then CONNECT), TLS with ALPN h2, HTTP/2.
+    private func connectChannel(ready: EventLoopPromise<Void>) -> EventLoopFuture<(any Channel, NIOLoopBound<H2StreamsHandler>)> {
+        let client = self.client
+        let origin = self.origin
+        let loop = self.loop
+        let host = client.proxy?.host ?? client.dnsOverride[origin.host] ?? origin.host
+        let port = client.proxy?.port ?? origin.port
+        let tunnel = client.proxy.map { _ in loop.makePromise(of: Void.self) }
+        let connected = ClientBootstrap(group: loop)
+            .connectTimeout(client.connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                guard let proxy = client.proxy, let tunnel else { return channel.eventLoop.makeSucceededVoidFuture() }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProxyTunnelHandler(
+                            target: "\(origin.host):\(origin.port)", username: proxy.username, password: proxy.password, established: tunnel))
+                }
+            }
+            .connect(host: host, port: port)
+        return connected.flatMap { channel in
+            let tunnelled = tunnel?.futureResult ?? loop.makeSucceededVoidFuture()
+            return tunnelled.flatMapThrowing { () -> (any Channel, NIOLoopBound<H2StreamsHandler>) in
+                // An IP address is not sent as SNI; NIOSSL then checks the address against the certificate.
+                let isIP = IPv4Address(origin.host) != nil || origin.host.utf8.contains(UInt8(ascii: ":"))
+                let handler = H2StreamsHandler(
+                    ready: ready, timeout: client.requestTimeout, idleTimeout: client.idleTimeout, retired: { [weak self] in self?.retire(channel) })
+                let sync = channel.pipeline.syncOperations
+                try sync.addHandler(NIOSSLClientHandler(context: client.tls, serverHostname: isIP ? nil : origin.host))
+                try sync.addHandler(NIOHTTP2Handler(mode: .client))
+                try sync.addHandler(handler)
+                return (channel, NIOLoopBound(handler, eventLoop: loop))
+            }.flatMapErrorThrowing { error in
+                channel.close(promise: nil)
+                throw error
+            }
+        }
+    }
+
+    /// The connection takes no new requests: the next ones open another.
+    private func retire(_ channel: any Channel) {
+        let reconnect = state.withLock { s -> Bool in
+            guard case .ready(_, let c) = s.phase, c === channel else { return false }
+            s.phase = s.pending.isEmpty ? .idle : .connecting
+            return !s.pending.isEmpty
+        }
+        if reconnect { loop.execute { self.connect() } }
+    }
+
+    func close() async {
+        let channel = state.withLock { s -> (any Channel)? in
+            guard case .ready(_, let c) = s.phase else { return nil }
+            return c
+        }
+        try? await channel?.close()
+    }
+}
+
+/// Parses dotted IPv4 text (to decide whether a host is sent as SNI).
+private struct IPv4Address {
+    init?(_ s: String) {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) else { return nil }
+    }
+}

@@ -1,0 +1,265 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOSSL
+import NIOTLS
+
+/// One request of `H2Client`: written as HEADERS + DATA on a new stream.
+struct H2Request {
+    var authority: String
+    var path: String
+    var headers: [(String, String)]
+    var body: [UInt8]
+    var promise: EventLoopPromise<H2Response>
+}
+
+struct H2Response: Sendable {
+    var status: Int
+    var body: [UInt8]
+    var retryAfter: String?
+}
+
+/// Why a request of `H2Client` got no answer.
+enum H2Error: Error, Equatable, CustomStringConvertible {
+    /// The connection closed (or never became HTTP/2) before the answer came.
+    case connectionClosed
+    /// The server sent GOAWAY before processing this stream: safe to send again.
+    case goAway
+    case streamReset(HTTP2ErrorCode)
+    case timeout
+    /// The server did not agree to HTTP/2 in ALPN.
+    case notHTTP2(String?)
+    /// Providers answer with a few hundred bytes at most.
+    case answerTooLarge
+    /// The CONNECT proxy answered 407.
+    case proxyAuthentication
+    /// The CONNECT proxy answered with another error status (or not HTTP).
+    case proxyRefused(String)
+    /// The request cannot be sent as it is (a header value with CR, LF or NUL, a bad URL).
+    case badRequest(String)
+
+    var description: String {
+        switch self {
+        case .connectionClosed: return "the connection closed before the answer"
+        case .goAway: return "the server closed the connection (GOAWAY) before taking the request"
+        case .streamReset(let code): return "the server reset the stream (\(code))"
+        case .timeout: return "no answer within the time allowed"
+        case .notHTTP2(let alpn): return "the server does not speak HTTP/2 (ALPN: \(alpn ?? "none"))"
+        case .answerTooLarge: return "the answer is larger than 16 KiB"
+        case .proxyAuthentication: return "the proxy refused the tunnel (407)"
+        case .proxyRefused(let status): return "the proxy refused the tunnel (\(status))"
+        case .badRequest(let why): return "the request cannot be sent: \(why)"
+        }
+    }
+}
+
+/// The streams of one HTTP/2 client connection, handled as frames (no channel per stream):
+/// requests are written in batches with one flush, answers matched by stream id. Runs on the
+/// connection's event loop only.
+final class H2StreamsHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    struct Stream {
+        var promise: EventLoopPromise<H2Response>
+        var sent: NIODeadline
+        var status: Int?
+        var retryAfter: String?
+        var body: [UInt8] = []
+    }
+
+    /// Stream ids are 31 bits; a connection is retired well before they run out.
+    static let lastStreamID: Int32 = Int32.max - 1_000_000
+    static let connectionWindow = 65_535
+
+    let ready: EventLoopPromise<Void>
+    let timeout: TimeAmount
+    let idleTimeout: TimeAmount
+    /// Called once when this connection takes no new requests any more (closed, GOAWAY, ids
+    /// used up): the client opens another for the next ones.
+    let retired: () -> Void
+    private var context: ChannelHandlerContext?
+    private var streams: [HTTP2StreamID: Stream] = [:]
+    private var nextID: Int32 = 1
+    private var failure: (any Error)?
+    private var isRetired = false
+    private var isReady = false
+    private var lastActive = NIODeadline.now()
+    private var sweep: RepeatedTask?
+
+    init(ready: EventLoopPromise<Void>, timeout: TimeAmount, idleTimeout: TimeAmount, retired: @escaping () -> Void) {
+        self.ready = ready
+        self.timeout = timeout
+        self.idleTimeout = idleTimeout
+        self.retired = retired
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // Deadlines are checked once a second instead of a timer per request.
+        let me = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sweep = context.eventLoop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            me.value.checkDeadlines()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        sweep?.cancel()
+        self.context = nil
+    }
+
+    /// Writes the requests on new streams, then flushes once.
+    func send(_ requests: [H2Request]) {
+        guard let context, isReady, !isRetired, failure == nil else {
+            for r in requests { r.promise.fail(failure ?? H2Error.connectionClosed) }
+            return
+        }
+        let now = NIODeadline.now()
+        lastActive = now
+        for r in requests {
+            let id = HTTP2StreamID(nextID)
+            nextID += 2
+            var headers = HPACKHeaders()
+            headers.reserveCapacity(r.headers.count + 4)
+            headers.add(name: ":method", value: "POST")
+            headers.add(name: ":scheme", value: "https")
+            headers.add(name: ":authority", value: r.authority)
+            headers.add(name: ":path", value: r.path)
+            for (name, value) in r.headers { headers.add(name: name, value: value) }
+            headers.add(name: "content-length", value: String(r.body.count))
+            streams[id] = Stream(promise: r.promise, sent: now)
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: r.body.isEmpty)))), promise: nil)
+            if !r.body.isEmpty {
+                var buffer = context.channel.allocator.buffer(capacity: r.body.count)
+                buffer.writeBytes(r.body)
+                context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: true)))), promise: nil)
+            }
+        }
+        context.flush()
+        if nextID >= Self.lastStreamID { retire() }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .settings where !isReady:
+            // The server's SETTINGS: it speaks HTTP/2 (ALPN said so too) and takes streams.
+            isReady = true
+            ready.succeed(())
+        case .headers(let h):
+            guard var s = streams[frame.streamID] else { return }
+            if let status = h.headers.first(name: ":status").flatMap(Int.init), status >= 200 {
+                s.status = status
+                s.retryAfter = h.headers.first(name: "retry-after")
+            }
+            streams[frame.streamID] = s
+            if h.endStream { finish(frame.streamID) }
+        case .data(let d):
+            guard var s = streams[frame.streamID] else { return }
+            if case .byteBuffer(let b) = d.data {
+                guard s.body.count + b.readableBytes <= 16 * 1024 else {
+                    fail(frame.streamID, H2Error.answerTooLarge)
+                    context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: frame.streamID, payload: .rstStream(.cancel))), promise: nil)
+                    return
+                }
+                s.body += b.readableBytesView
+            }
+            streams[frame.streamID] = s
+            if d.endStream { finish(frame.streamID) }
+        case .rstStream(let code):
+            fail(frame.streamID, H2Error.streamReset(code))
+        case .goAway(let last, _, _):
+            // Streams above `last` were not processed: they may be sent again elsewhere.
+            for id in streams.keys where id > last { fail(id, H2Error.goAway) }
+            retire()
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let e as NIOHTTP2WindowUpdatedEvent where e.streamID == .rootStream:
+            // Without per-stream channels nothing else returns the connection's window.
+            if let w = e.inboundWindowSize, w < Self.connectionWindow / 2 {
+                context.writeAndFlush(
+                    wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: Self.connectionWindow - w))),
+                    promise: nil)
+            }
+        case let e as StreamClosedEvent:
+            // Closed without a complete answer (reset by NIOHTTP2 itself, e.g. a malformed answer).
+            if streams[e.streamID] != nil { fail(e.streamID, H2Error.streamReset(e.reason ?? .cancel)) }
+        case let e as TLSUserEvent:
+            if case .handshakeCompleted(let alpn) = e, alpn != "h2" {
+                failAll(H2Error.notHTTP2(alpn))
+                context.close(promise: nil)
+            }
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let e = error as? NIOHTTP2Errors.StreamError {
+            fail(e.streamID, e.baseError)
+            return
+        }
+        // A connection error (TLS, HTTP/2 protocol): every stream fails with it.
+        failAll(error)
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(H2Error.connectionClosed)
+        context.fireChannelInactive()
+    }
+
+    private func finish(_ id: HTTP2StreamID) {
+        guard let s = streams.removeValue(forKey: id) else { return }
+        if let status = s.status {
+            s.promise.succeed(H2Response(status: status, body: s.body, retryAfter: s.retryAfter))
+        } else {
+            s.promise.fail(H2Error.streamReset(.protocolError))
+        }
+        closeIfDone()
+    }
+
+    private func fail(_ id: HTTP2StreamID, _ error: any Error) {
+        streams.removeValue(forKey: id)?.promise.fail(error)
+        closeIfDone()
+    }
+
+    private func failAll(_ error: any Error) {
+        if failure == nil { failure = error }
+        if !isReady {
+            isReady = true  // only once
+            ready.fail(error)
+        }
+        let all = streams
+        streams.removeAll()
+        for s in all.values { s.promise.fail(error) }
+        retire()
+    }
+
+    private func retire() {
+        guard !isRetired else { return }
+        isRetired = true
+        retired()
+        closeIfDone()
+    }
+
+    /// A retired connection closes when its last stream is answered.
+    private func closeIfDone() {
+        if isRetired, streams.isEmpty, let context, context.channel.isActive { context.close(promise: nil) }
+    }
+
+    private func checkDeadlines() {
+        let now = NIODeadline.now()
+        for (id, s) in streams where s.sent + timeout < now {
+            fail(id, H2Error.timeout)
+            context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+        }
+        if streams.isEmpty, lastActive + idleTimeout < now { retire() }
+    }
+}
