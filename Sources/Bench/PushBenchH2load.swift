@@ -62,6 +62,14 @@ struct H2loadReport {
     var perSecond: Double
     var ok: Int
 
+    /// h2load's durations: "3.90s", "17.79ms", "950us".
+    static func seconds(_ text: Substring) -> Double? {
+        for (unit, scale) in [("ms", 1e-3), ("us", 1e-6), ("s", 1.0)] where text.hasSuffix(unit) {
+            return Double(text.dropLast(unit.count)).map { $0 * scale }
+        }
+        return nil
+    }
+
     init?(_ text: String) {
         var seconds: Double?
         var perSecond: Double?
@@ -69,7 +77,7 @@ struct H2loadReport {
         for line in text.split(separator: "\n") {
             let words = line.split(whereSeparator: { $0 == " " || $0 == "," })
             if line.hasPrefix("finished in"), words.count >= 4 {
-                seconds = Double(words[2].dropLast())  // "3.90s"
+                seconds = Self.seconds(words[2])  // "3.90s", "17.79ms"
                 perSecond = Double(words[3])
             } else if line.hasPrefix("status codes:"), words.count >= 3 {
                 ok = Int(words[2])

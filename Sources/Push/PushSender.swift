@@ -396,6 +396,23 @@ public final class PushSender: Sendable {
         return reasons.isEmpty ? text : reasons.joined(separator: ", ")
     }
 
+    /// Whether a TLS error is a refusal (a certificate or name that does not verify, the
+    /// peer's alert, no common protocol) rather than a connection that went away.
+    static func isTLSRefusal(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOSSLExtraError:
+            return true  // the name does not match the certificate, or cannot be checked
+        case let e as NIOSSLError:
+            switch e {
+            case .uncleanShutdown, .readInInvalidTLSState, .writeDuringTLSShutdown: return false
+            case .noCertificateToValidate, .unableToValidateCertificate, .cannotMatchULabel, .cannotFindPeerIP: return true
+            default: return tlsReason(error) != "\(error)"  // BoringSSL named a reason
+            }
+        default:
+            return tlsReason(error) != "\(error)"
+        }
+    }
+
     /// The transport's failures that retrying cannot help, as configuration errors named for
     /// the operator; the rest as they are.
     func transportError(_ error: any Error, host: String) -> any Error {
@@ -406,7 +423,9 @@ public final class PushSender: Sendable {
             // The provider is unreachable from the proxy, or it does not allow CONNECT there.
             // Retried like any unreachable provider.
             return PushError(.provider, "the proxy could not open a tunnel to \(host) (it answered CONNECT with \(why))")
-        case is NIOSSLError, is BoringSSLError:
+        case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError:
+            // A connection dropped without TLS's goodbye: retried like any dropped connection.
+            guard Self.isTLSRefusal(error) else { return H2Error.connectionClosed }
             // A certificate that does not verify (an intercepting proxy), or the server's alert
             // refusing ours: retrying cannot help.
             return PushError(
@@ -441,6 +460,10 @@ actor FCMAuth {
             let response = try await http.post(
                 url: account.tokenURI, headers: [("content-type", "application/x-www-form-urlencoded")],
                 body: Array(try account.tokenRequestBody(now: now).utf8))
+            // Overloaded or failing: asked again later (a refusal of the account is a 400/401).
+            if response.status >= 500 || response.status == 429 {
+                throw PushError(.provider, "Google's OAuth2 endpoint answered \(response.status)")
+            }
             return try storeToken(Data(response.body), now: now)
         }
         inflight = task

@@ -16,7 +16,8 @@ public final class SquidProxy: Sendable {
         chmod(dir.path, 0o777)  // squid drops to its own user
         port = Int.random(in: 20000...29999)
         try "\(user):\(try Self.apr1(password))\n".write(to: dir.appendingPathComponent("passwd"), atomically: true, encoding: .utf8)
-        try ProviderEmulator.names.map { "127.0.0.1 \($0)\n" }.joined()
+        // The providers' names (and localhost, the relay in tests) point to the emulators.
+        try (ProviderEmulator.names + ["localhost"]).map { "127.0.0.1 \($0)\n" }.joined()
             .write(to: dir.appendingPathComponent("hosts"), atomically: true, encoding: .utf8)
         let d = dir.path
         try """

@@ -230,4 +230,21 @@ struct PushCLITests {
             #expect((p["sender_cpu_us_per_push"] as? Double ?? 0) > 0 && (p["emulator_cpu_us_per_push"] as? Double ?? 0) > 0, "\(name)")
         }
     }
+
+    /// `--breakdown` adds a notice sealed once (the transport alone) and nghttp2's h2load
+    /// sending the same request to the same emulator.
+    @Test func benchPushBreakdownAddsPresealedAndH2load() throws {
+        let h2load = FileManager.default.isExecutableFile(atPath: "/usr/bin/h2load")
+        if !h2load, ProcessInfo.processInfo.environment["CI"] == "true" { Issue.record("h2load is not installed; .ci/run installs nghttp2-client") }
+        guard h2load else { return }
+        let r = try TrabantBinary.run(["bench", "push", "--count", "300", "--concurrency", "16", "--no-proxy", "--breakdown", "--json"], timeout: 120)
+        #expect(r.status == 0, "\(r.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: [String: Any]])
+        #expect(Set(object.keys) == ["direct", "direct_presealed", "h2load"])
+        for (name, p) in object {
+            #expect((p["pushes_per_second"] as? Double ?? 0) > 0, "\(name)")
+            #expect(p["failed"] as? Int == 0 && p["sent"] as? Int == 300, "\(name)")
+        }
+        #expect((object["h2load"]?["client_cpu_us_per_push"] as? Double ?? 0) > 0)
+    }
 }

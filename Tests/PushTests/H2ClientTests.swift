@@ -64,12 +64,47 @@ struct H2ClientTests {
         #expect(delivered == count)
     }
 
+    /// A server, or a proxy, that accepts the connection and then says nothing: given up
+    /// after the connect timeout, not waited for forever.
+    @Test(arguments: [false, true]) func aSilentPeerIsGivenUp(_ asProxy: Bool) async throws {
+        let silent = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(silent.localAddress?.port)
+        let tls = try NIOSSLContext(configuration: .makeClientConfiguration())
+        let client = H2Client(
+            tls: tls, proxy: asProxy ? .init(host: "127.0.0.1", port: port) : nil, dnsOverride: ["api.push.apple.com": "127.0.0.1"],
+            group: MultiThreadedEventLoopGroup.singleton, connectTimeout: .seconds(1))
+        do {
+            _ = try await client.post(url: "https://api.push.apple.com:\(port)/3/device/x", headers: [], body: [])
+            Issue.record("a silent peer answered")
+        } catch let e as H2Error {
+            #expect(e == .silent)
+        }
+        await client.shutdown()
+        try await silent.close()
+    }
+
     @Test func headerValuesThatHTTPForbidsAreRefusedBeforeSending() async throws {
         let tls = try NIOSSLContext(configuration: .makeClientConfiguration())
         let client = H2Client(tls: tls, proxy: nil, dnsOverride: [:], group: MultiThreadedEventLoopGroup.singleton)
-        for (headers, url) in [([("x-a", "1\r\nx-b: 2")], "https://127.0.0.1:9/p"), ([], "http://127.0.0.1:9/p"), ([], "https://:9/p")] {
+        let cases: [([(String, String)], String)] = [
+            ([("x-a", "1\r\nx-b: 2")], "https://127.0.0.1:9/p"), ([("X-Upper", "1")], "https://127.0.0.1:9/p"), ([], "http://127.0.0.1:9/p"),
+            ([], "https://:9/p"),
+        ]
+        for (headers, url) in cases {
             await #expect(throws: H2Error.self) { _ = try await client.post(url: url, headers: headers, body: []) }
         }
+        // Through a proxy, an IP address cannot be checked against the certificate (the
+        // socket's address is the proxy's): names only.
+        let proxied = H2Client(tls: tls, proxy: .init(host: "127.0.0.1", port: 9), dnsOverride: [:], group: MultiThreadedEventLoopGroup.singleton)
+        for url in ["https://127.0.0.1:9/p", "https://[::1]:9/p"] {
+            do {
+                _ = try await proxied.post(url: url, headers: [], body: [])
+                Issue.record("\(url) was sent through the proxy")
+            } catch let e as H2Error {
+                #expect("\(e)".contains("only be checked against a name"), "\(e)")
+            }
+        }
+        await proxied.shutdown()
         do {
             _ = try await client.post(url: "https://127.0.0.1:9/a b", headers: [], body: [])
             Issue.record("a path with a space was sent")
@@ -77,5 +112,22 @@ struct H2ClientTests {
             guard case .badRequest = e else { Issue.record("\(e)"); return }
         }
         await client.shutdown()
+    }
+
+    /// A connection that went away without TLS's goodbye is retried; a certificate or name
+    /// that does not verify is not.
+    @Test func droppedConnectionsAreRetriedRefusalsAreNot() {
+        #expect(!PushSender.isTLSRefusal(NIOSSLError.uncleanShutdown))
+        #expect(PushSender.isTLSRefusal(NIOSSLError.unableToValidateCertificate))
+        #expect(PushSender.isTLSRefusal(NIOSSLExtraError.cannotUseIPAddressInSNI))
+    }
+
+    /// Google's token endpoint overloaded (503): asked again, the push goes out.
+    @Test func anOverloadedTokenEndpointIsAskedAgain() async throws {
+        let w = try await World.make()
+        defer { Task { await w.stop() } }
+        w.emulator.force(503, "{\"error\":\"internal_failure\"}")
+        let r = await w.sender.send(Self.notice, to: .fcm(token: "fcm:1"), key: w.key)
+        #expect(r == PushResult(outcome: .delivered, attempts: 2), "\(r)")
     }
 }

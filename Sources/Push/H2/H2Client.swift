@@ -13,7 +13,10 @@ final class H2Client: Sendable {
     struct Origin: Hashable, Sendable {
         var host: String
         var port: Int
-        var authority: String { port == 443 ? host : "\(host):\(port)" }
+        /// "host:port" as HTTP writes it (an IPv6 address in brackets).
+        var hostPort: String { host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]:\(port)" : "\(host):\(port)" }
+        var authority: String { port == 443 && !host.utf8.contains(UInt8(ascii: ":")) ? host : hostPort }
+        var isIPAddress: Bool { host.utf8.contains(UInt8(ascii: ":")) || IPv4Address(host) != nil }
     }
 
     let tls: NIOSSLContext
@@ -24,6 +27,7 @@ final class H2Client: Sendable {
     let idleTimeout: TimeAmount
     let loops: [any EventLoop]
     let links: Mutex<[Int: [Origin: H2Link]]> = Mutex([:])
+    let isShutDown = Atomic<Bool>(false)
     let next = Atomic<Int>(0)
 
     init(
@@ -64,9 +68,15 @@ final class H2Client: Sendable {
     }
 
     func post(origin: Origin, path: String, headers: [(String, String)], body: [UInt8]) async throws -> H2Response {
+        guard !isShutDown.load(ordering: .relaxed) else { throw H2Error.connectionClosed }
         guard Self.isSafe(path), !path.utf8.contains(32) else { throw H2Error.badRequest("the path \(path) has a space, CR, LF or NUL") }
-        for (name, value) in headers where !Self.isSafe(name) || !Self.isSafe(value) {
-            throw H2Error.badRequest("the header \(name) has a character HTTP does not allow (CR, LF or NUL)")
+        for (name, value) in headers where !Self.isHeaderName(name) || !Self.isSafe(value) {
+            throw H2Error.badRequest("the header \(name): HTTP/2 allows lower-case names and values without CR, LF or NUL")
+        }
+        // Through a proxy the socket's address is the proxy's: an IP address in the URL could
+        // not be checked against the certificate. Names only.
+        if proxy != nil, origin.isIPAddress {
+            throw H2Error.badRequest("\(origin.host) is an IP address: through a proxy the provider's certificate can only be checked against a name")
         }
         let index = next.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count
         let loop = loops[index]
@@ -76,6 +86,7 @@ final class H2Client: Sendable {
     }
 
     func shutdown() async {
+        isShutDown.store(true, ordering: .relaxed)
         let all = links.withLock { l -> [H2Link] in
             defer { l.removeAll() }
             return l.values.flatMap(\.values)
@@ -93,6 +104,9 @@ final class H2Client: Sendable {
     }
 
     static func isSafe(_ s: String) -> Bool { !s.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 } }
+    static func isHeaderName(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D }
+    }
 
     /// "https://host[:port]/path" → origin and path (only https: certificates are always verified).
     static func split(_ url: String) throws -> (Origin, String) {
@@ -189,12 +203,21 @@ final class H2Link: Sendable {
         bound.whenFailure { ready.fail($0) }
         ready.futureResult.and(bound).whenComplete { result in
             switch result {
-            case .success(let (_, (channel, handler))):
+            case .success(let (_, (channel, handler))) where !self.client.isShutDown.load(ordering: .relaxed):
                 self.state.withLock { s in
                     s.phase = .ready(handler, channel)
                     s.drainScheduled = true
                 }
                 self.drain()
+            case .success(let (_, (channel, _))):
+                // The client was shut down while this connection was being set up.
+                channel.close(promise: nil)
+                let waiting = self.state.withLock { s -> [H2Request] in
+                    s.phase = .idle
+                    defer { s.pending.removeAll() }
+                    return s.pending
+                }
+                for r in waiting { r.promise.fail(H2Error.connectionClosed) }
             case .failure(let error):
                 // Everything waiting fails with the reason; the next request connects anew.
                 let waiting = self.state.withLock { s -> [H2Request] in
@@ -213,7 +236,7 @@ final class H2Link: Sendable {
         let client = self.client
         let origin = self.origin
         let loop = self.loop
-        let host = client.proxy?.host ?? client.dnsOverride[origin.host] ?? origin.host
+        let host = client.proxy?.host ?? (origin.isIPAddress ? nil : client.dnsOverride[origin.host]) ?? origin.host
         let port = client.proxy?.port ?? origin.port
         let tunnel = client.proxy.map { _ in loop.makePromise(of: Void.self) }
         let connected = ClientBootstrap(group: loop)
@@ -224,19 +247,27 @@ final class H2Link: Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
                         ProxyTunnelHandler(
-                            target: "\(origin.host):\(origin.port)", username: proxy.username, password: proxy.password, established: tunnel))
+                            target: origin.hostPort, username: proxy.username, password: proxy.password, established: tunnel))
                 }
             }
             .connect(host: host, port: port)
+        connected.whenFailure { tunnel?.fail($0) }
         return connected.flatMap { channel in
+            // A proxy or server that accepts and then says nothing (no CONNECT answer, no TLS,
+            // no SETTINGS) is given up after the connect timeout, once more.
+            let deadline = loop.scheduleTask(in: client.connectTimeout) {
+                tunnel?.fail(H2Error.silent)
+                ready.fail(H2Error.silent)
+                channel.close(promise: nil)
+            }
+            ready.futureResult.whenComplete { _ in deadline.cancel() }
             let tunnelled = tunnel?.futureResult ?? loop.makeSucceededVoidFuture()
             return tunnelled.flatMapThrowing { () -> (any Channel, NIOLoopBound<H2StreamsHandler>) in
                 // An IP address is not sent as SNI; NIOSSL then checks the address against the certificate.
-                let isIP = IPv4Address(origin.host) != nil || origin.host.utf8.contains(UInt8(ascii: ":"))
                 let handler = H2StreamsHandler(
                     ready: ready, timeout: client.requestTimeout, idleTimeout: client.idleTimeout, retired: { [weak self] in self?.retire(channel) })
                 let sync = channel.pipeline.syncOperations
-                try sync.addHandler(NIOSSLClientHandler(context: client.tls, serverHostname: isIP ? nil : origin.host))
+                try sync.addHandler(NIOSSLClientHandler(context: client.tls, serverHostname: origin.isIPAddress ? nil : origin.host))
                 try sync.addHandler(NIOHTTP2Handler(mode: .client))
                 try sync.addHandler(handler)
                 return (channel, NIOLoopBound(handler, eventLoop: loop))

@@ -27,6 +27,8 @@ enum H2Error: Error, Equatable, CustomStringConvertible {
     case goAway
     case streamReset(HTTP2ErrorCode)
     case timeout
+    /// Accepted the connection, then said nothing (no CONNECT answer, TLS or SETTINGS) in time.
+    case silent
     /// The server did not agree to HTTP/2 in ALPN.
     case notHTTP2(String?)
     /// Providers answer with a few hundred bytes at most.
@@ -44,6 +46,7 @@ enum H2Error: Error, Equatable, CustomStringConvertible {
         case .goAway: return "the server closed the connection (GOAWAY) before taking the request"
         case .streamReset(let code): return "the server reset the stream (\(code))"
         case .timeout: return "no answer within the time allowed"
+        case .silent: return "the connection was accepted but TLS and HTTP/2 did not start in time (a proxy or server that says nothing)"
         case .notHTTP2(let alpn): return "the server does not speak HTTP/2 (ALPN: \(alpn ?? "none"))"
         case .answerTooLarge: return "the answer is larger than 16 KiB"
         case .proxyAuthentication: return "the proxy refused the tunnel (407)"
@@ -82,6 +85,7 @@ final class H2StreamsHandler: ChannelInboundHandler {
     private var streams: [HTTP2StreamID: Stream] = [:]
     private var nextID: Int32 = 1
     private var failure: (any Error)?
+    private var protocolError: (any Error)?
     private var isRetired = false
     private var isReady = false
     private var lastActive = NIODeadline.now()
@@ -169,8 +173,15 @@ final class H2StreamsHandler: ChannelInboundHandler {
         case .rstStream(let code):
             fail(frame.streamID, H2Error.streamReset(code))
         case .goAway(let last, _, _):
-            // Streams above `last` were not processed: they may be sent again elsewhere.
-            for id in streams.keys where id > last { fail(id, H2Error.goAway) }
+            // Streams above `last` were not processed: they may be sent again elsewhere. Reset
+            // them, so that NIOHTTP2 drops those it still holds back (over the server's limit
+            // of concurrent streams) instead of opening them after the GOAWAY.
+            let refused = streams.keys.filter { $0 > last }
+            for id in refused {
+                fail(id, H2Error.goAway)
+                context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+            }
+            if !refused.isEmpty { context.flush() }
             retire()
         default:
             break
@@ -205,13 +216,19 @@ final class H2StreamsHandler: ChannelInboundHandler {
             fail(e.streamID, e.baseError)
             return
         }
-        // A connection error (TLS, HTTP/2 protocol): every stream fails with it.
+        if String(reflecting: type(of: error)).hasPrefix("NIOHTTP2.") {
+            // An HTTP/2 protocol error: NIOHTTP2 resets the one stream (StreamClosedEvent
+            // fails it) or closes the connection itself (channelInactive fails the rest).
+            protocolError = error
+            return
+        }
+        // TLS or I/O: the connection is gone, every stream fails with the reason.
         failAll(error)
         context.close(promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failAll(H2Error.connectionClosed)
+        failAll(protocolError ?? H2Error.connectionClosed)
         context.fireChannelInactive()
     }
 

@@ -11,6 +11,7 @@ final class ProxyTunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
     let authorization: String?
     let established: EventLoopPromise<Void>
     private var answer: [UInt8] = []
+    private var isEstablished = false
 
     /// `target`: "host:port"; `username`/`password`: basic authentication.
     init(target: String, username: String?, password: String?, established: EventLoopPromise<Void>) {
@@ -50,8 +51,13 @@ final class ProxyTunnelHandler: ChannelInboundHandler, RemovableChannelHandler {
             fail(context, H2Error.proxyRefused("bytes after its answer"))
             return
         }
+        isEstablished = true
         let established = self.established
         context.pipeline.syncOperations.removeHandler(self).whenSuccess { _ in established.succeed(()) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if !isEstablished { established.fail(H2Error.proxyRefused("the tunnel was given up")) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
