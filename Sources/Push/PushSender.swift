@@ -423,6 +423,10 @@ public final class PushSender: Sendable {
             // The provider is unreachable from the proxy, or it does not allow CONNECT there.
             // Retried like any unreachable provider.
             return PushError(.provider, "the proxy could not open a tunnel to \(host) (it answered CONNECT with \(why))")
+        case H2Error.certificateNotFor(let name):
+            return PushError(
+                .transport,
+                "TLS with \(host) failed: its certificate verifies but does not name \(name) (certificates are always verified)")
         case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError:
             // A connection dropped without TLS's goodbye: retried like any dropped connection.
             guard Self.isTLSRefusal(error) else { return H2Error.connectionClosed }

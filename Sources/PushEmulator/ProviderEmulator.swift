@@ -177,8 +177,18 @@ public final class ProviderEmulator: Sendable {
     /// connection closes: what a provider does when it restarts.
     public func goAway(times: Int = 1) { force(Self.goingAway, "", times: times) }
 
+    /// The next request's connection stops reading (a peer cut off by a NAT or firewall):
+    /// no answer, not even to PING.
+    public func freeze() { force(Self.frozen, "") }
+
     static let stalled = -1
     static let goingAway = -2
+    static let frozen = -3
+    static let quitting = -4
+
+    /// The next request is answered after a GOAWAY that names it as the last stream, then
+    /// the connection closes: a graceful goodbye.
+    public func quit() { force(Self.quitting, "") }
 
     public func force(_ status: Int, _ body: String, retryAfter: String? = nil, times: Int = 1) {
         state.withLock { s in for _ in 0..<times { s.forced.append((status, body, retryAfter)) } }
@@ -378,10 +388,26 @@ public final class ProviderEmulator: Sendable {
             var headers: [String: String] = [:]
             for (k, v, _) in request.headers where !k.hasPrefix(":") { headers[k.lowercased()] = v }
             headers[":client-uid"] = clientUID ?? nil
-            let (status, extra, text) = emulator.handle(
-                method: request.headers.first(name: ":method") ?? "", path: request.headers.first(name: ":path") ?? "", headers: headers,
-                body: request.body)
+            func handle() -> (Int, [(String, String)], String) {
+                emulator.handle(
+                    method: request.headers.first(name: ":method") ?? "", path: request.headers.first(name: ":path") ?? "", headers: headers,
+                    body: request.body)
+            }
+            var (status, extra, text) = handle()
+            var closeAfter = false
+            if status == ProviderEmulator.quitting {
+                // GOAWAY naming this stream as the last: it is still answered, then the connection closes.
+                context.write(
+                    wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: id, errorCode: .noError, opaqueData: nil))),
+                    promise: nil)
+                (status, extra, text) = handle()
+                closeAfter = true
+            }
             if status == ProviderEmulator.stalled { return }
+            if status == ProviderEmulator.frozen {
+                context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+                return
+            }
             if status == ProviderEmulator.goingAway {
                 let last = HTTP2StreamID(max(0, Int(Int32(id)) - 2))
                 context.writeAndFlush(
@@ -399,6 +425,11 @@ public final class ProviderEmulator: Sendable {
                     promise: nil)
             }
             unflushed = true
+            if closeAfter {
+                unflushed = false
+                context.flush()
+                context.close(promise: nil)
+            }
         }
     }
 }

@@ -48,6 +48,9 @@ struct PushRelayRunCommand: AsyncParsableCommand {
         // its ring time, so a push is never in flight twice.
         var push = settings.push
         push.retry = RetryPolicy(attempts: 1)
+        // And answers within half the server's own request timeout (20 s), so that the server
+        // does not give up and send again while the relay still waits for the provider.
+        push.requestTimeout = 10
         push.stateDirectory = options.dataDir
         let sender = try PushSender(settings: push, logger: Logger(label: "trabant.push"))
         let service = RelayService(servers: servers, logger: logger)

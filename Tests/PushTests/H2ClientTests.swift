@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import NIOPosix
 import NIOSSL
@@ -122,12 +123,108 @@ struct H2ClientTests {
         #expect(PushSender.isTLSRefusal(NIOSSLExtraError.cannotUseIPAddressInSNI))
     }
 
-    /// Google's token endpoint overloaded (503): asked again, the push goes out.
-    @Test func anOverloadedTokenEndpointIsAskedAgain() async throws {
+    /// Google's token endpoint overloaded (503, 429): asked again, the push goes out.
+    @Test(arguments: [503, 429]) func anOverloadedTokenEndpointIsAskedAgain(_ status: Int) async throws {
         let w = try await World.make()
         defer { Task { await w.stop() } }
-        w.emulator.force(503, "{\"error\":\"internal_failure\"}")
+        w.emulator.force(status, "{\"error\":\"internal_failure\"}")
         let r = await w.sender.send(Self.notice, to: .fcm(token: "fcm:1"), key: w.key)
         #expect(r == PushResult(outcome: .delivered, attempts: 2), "\(r)")
+    }
+
+    /// A graceful GOAWAY: the streams it names as processed are answered, the next pushes
+    /// go on a new connection.
+    @Test func streamsBeforeAGracefulGOAWAYAreStillAnswered() async throws {
+        let w = try await World.make(retry: RetryPolicy(attempts: 1))
+        defer { Task { await w.stop() } }
+        w.emulator.quit()
+        #expect(await w.sender.send(Self.notice, to: .apns(token: World.apnsToken, type: .voip), key: w.key) == PushResult(outcome: .delivered, attempts: 1))
+        for _ in 0..<2 {
+            #expect(await w.sender.send(Self.notice, to: .apns(token: World.apnsToken, type: .voip), key: w.key).outcome == .delivered)
+        }
+        #expect(w.emulator.accepted == 3)
+    }
+
+    /// A connection that stops answering, PING included (cut by a NAT or firewall), is
+    /// dropped: the next requests go on a new connection instead of timing out there again.
+    /// (One event loop, so every request uses the same connection until it is dropped.)
+    @Test func aDeadConnectionIsDroppedAfterAnUnansweredPing() async throws {
+        let w = try await World.make()
+        defer { Task { await w.stop() } }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates([try w.emulator.ca.nioRoot])
+        tls.applicationProtocols = ["h2"]
+        let client = H2Client(
+            tls: try NIOSSLContext(configuration: tls), proxy: nil, dnsOverride: ["api.push.apple.com": "127.0.0.1"], group: group,
+            requestTimeout: .seconds(1))
+        w.emulator.freeze()
+        var timeouts = 0
+        var status: Int?
+        let until = Date().addingTimeInterval(30)  // bounded: the PING is given 5 s
+        while status == nil, Date() < until {
+            do {
+                status = try await client.post(url: "https://api.push.apple.com:\(w.emulator.port)/3/device/\(World.apnsToken)", headers: [], body: []).status
+            } catch H2Error.timeout {
+                timeouts += 1
+            } catch H2Error.connectionClosed {
+                // the dead connection's last requests
+            }
+        }
+        #expect(status == 403, "a new connection answered (no provider token: 403)")
+        #expect(timeouts >= 2, "requests timed out on the dead connection first")
+        await client.shutdown()
+        try await group.shutdownGracefully()
+    }
+
+    /// A certificate that chains to a trusted root and has an IP entry matching the socket's
+    /// address, but does not name the host asked for: refused (NIOSSL alone would accept it).
+    @Test func aCertificateThatDoesNotNameTheHostIsRefused() async throws {
+        let w = try await World.make()
+        defer { Task { await w.stop() } }
+        let sender = try PushSender(settings: PushSettings(
+            apns: .init(
+                credentials: try APNsCredentials(p8: P256.Signing.PrivateKey().pemRepresentation, keyID: "KEY1234567", teamID: "TEAM123456"),
+                environment: .production, bundleID: "com.example.phone", baseURL: "https://wrong.example:\(w.emulator.port)"),
+            trustRoots: [try w.emulator.ca.nioRoot], dnsOverride: ["wrong.example": "127.0.0.1"], retry: RetryPolicy(attempts: 3)))
+        let r = await sender.send(Self.notice, to: .apns(token: World.apnsToken, type: .voip), key: w.key)
+        try await sender.shutdown()
+        guard case .rejected(0, let reason) = r.outcome else {
+            Issue.record("expected a refusal, got \(r)")
+            return
+        }
+        #expect(reason.contains("does not name wrong.example"), "\(reason)")
+        #expect(r.attempts == 1)
+        #expect(w.emulator.accepted == 0)
+    }
+
+    @Test func certificateNamesMatchExactlyOrOneWildcardLabel() {
+        #expect(CertificateName.matches(pattern: "api.push.apple.com", host: "api.push.apple.com"))
+        #expect(CertificateName.matches(pattern: CertificateName.normalized("API.Push.Apple.com."), host: "api.push.apple.com"))
+        #expect(CertificateName.matches(pattern: "*.push.apple.com", host: "api.push.apple.com"))
+        #expect(!CertificateName.matches(pattern: "*.push.apple.com", host: "push.apple.com"))
+        #expect(!CertificateName.matches(pattern: "*.push.apple.com", host: "a.api.push.apple.com"))
+        #expect(!CertificateName.matches(pattern: "*.com", host: "apple.com"))
+        #expect(!CertificateName.matches(pattern: "api.push.apple.com.evil", host: "api.push.apple.com"))
+        #expect(!CertificateName.matches(pattern: "", host: ""))
+    }
+
+    @Test(arguments: [
+        "https://user@api.push.apple.com/p", "https://api.push.apple.com?x=1", "https://[::1]junk/p", "https://host:+443/p",
+        "https://host:70000/p", "https://host:0/p", "https://::1:443/p", "https://ho st/p", "https://host/p#frag", "https://[zz]/p",
+        "https://host\r\nx:1/p", "https:///p",
+    ]) func badURLsAreRefused(_ url: String) {
+        #expect(throws: H2Error.self) { _ = try H2Client.split(url) }
+    }
+
+    @Test func urlsSplitIntoOriginAndPath() throws {
+        let (a, pa) = try H2Client.split("https://api.push.apple.com/3/device/ab")
+        #expect(a.port == 443 && a.authority == "api.push.apple.com" && pa == "/3/device/ab" && !a.isIPAddress)
+        let (b, pb) = try H2Client.split("https://[::1]:8443/v1/push?x=1")
+        #expect(b.host == "::1" && b.authority == "[::1]:8443" && b.hostPort == "[::1]:8443" && pb == "/v1/push?x=1" && b.isIPAddress)
+        let (c, pc) = try H2Client.split("https://127.0.0.1:9")
+        #expect(c.authority == "127.0.0.1:9" && pc == "/" && c.isIPAddress)
+        let e = try H2Client.Endpoint("https://relay.example.com:8443/prefix/")
+        #expect(e.prefix == "/prefix" && e.origin.port == 8443)
     }
 }

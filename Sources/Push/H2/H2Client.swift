@@ -103,6 +103,19 @@ final class H2Client: Sendable {
         }
     }
 
+    /// Digits only (no sign), 1 to 65535.
+    static func port(_ s: Substring) -> Int? {
+        guard !s.isEmpty, s.count <= 5, s.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let p = Int(s), (1...65535).contains(p) else { return nil }
+        return p
+    }
+
+    /// A DNS name (letters, digits, '-', '.') or an address: nothing that could end a header line.
+    static func isHost(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy {
+            (0x61...0x7A).contains($0) || (0x41...0x5A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D || $0 == 0x2E || $0 == 0x3A
+        }
+    }
+
     static func isSafe(_ s: String) -> Bool { !s.utf8.contains { $0 == 13 || $0 == 10 || $0 == 0 } }
     static func isHeaderName(_ s: String) -> Bool {
         !s.isEmpty && s.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D }
@@ -122,16 +135,22 @@ final class H2Client: Sendable {
             host = String(hostPort[hostPort.index(after: hostPort.startIndex)..<close])
             let after = hostPort[hostPort.index(after: close)...]
             if after.hasPrefix(":") {
-                guard let p = Int(after.dropFirst()) else { throw H2Error.badRequest("\(url): a bad port") }
+                guard let p = Self.port(after.dropFirst()) else { throw H2Error.badRequest("\(url): a bad port") }
                 port = p
+            } else if !after.isEmpty {
+                throw H2Error.badRequest("\(url): something after the IPv6 address")
+            }
+            guard host.utf8.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || (Character(Unicode.Scalar($0)).isHexDigit) }) else {
+                throw H2Error.badRequest("\(url): not an IPv6 address in brackets")
             }
         } else if let colon = hostPort.lastIndex(of: ":") {
-            guard let p = Int(hostPort[hostPort.index(after: colon)...]) else { throw H2Error.badRequest("\(url): a bad port") }
+            guard let p = Self.port(hostPort[hostPort.index(after: colon)...]) else { throw H2Error.badRequest("\(url): a bad port") }
             host = String(hostPort[..<colon])
             port = p
+            guard !host.utf8.contains(UInt8(ascii: ":")) else { throw H2Error.badRequest("\(url): an IPv6 address goes in brackets") }
         }
-        guard !host.isEmpty, (1...65535).contains(port), isSafe(path), !path.utf8.contains(32) else {
-            throw H2Error.badRequest("\(url): not a URL with a host")
+        guard isHost(host), (1...65535).contains(port), isSafe(path), !path.utf8.contains(32), !path.contains("#") else {
+            throw H2Error.badRequest("\(url): not https://host[:port][/path] (a name, an IPv4 address or [IPv6], no user@, no #)")
         }
         return (Origin(host: host, port: port), path)
     }
@@ -150,6 +169,8 @@ final class H2Link: Sendable {
         var phase = Phase.idle
         var pending: [H2Request] = []
         var drainScheduled = false
+        /// The client was shut down: a connection that gets ready now is closed at once.
+        var closed = false
     }
 
     let client: H2Client
@@ -203,11 +224,12 @@ final class H2Link: Sendable {
         bound.whenFailure { ready.fail($0) }
         ready.futureResult.and(bound).whenComplete { result in
             switch result {
-            case .success(let (_, (channel, handler))) where !self.client.isShutDown.load(ordering: .relaxed):
-                self.state.withLock { s in
-                    s.phase = .ready(handler, channel)
-                    s.drainScheduled = true
-                }
+            case .success(let (_, (channel, handler))) where self.state.withLock({ s in
+                guard !s.closed else { return false }
+                s.phase = .ready(handler, channel)
+                s.drainScheduled = true
+                return true
+            }):
                 self.drain()
             case .success(let (_, (channel, _))):
                 // The client was shut down while this connection was being set up.
@@ -242,6 +264,7 @@ final class H2Link: Sendable {
         let connected = ClientBootstrap(group: loop)
             .connectTimeout(client.connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 guard let proxy = client.proxy, let tunnel else { return channel.eventLoop.makeSucceededVoidFuture() }
                 return channel.eventLoop.makeCompletedFuture {
@@ -265,7 +288,7 @@ final class H2Link: Sendable {
             return tunnelled.flatMapThrowing { () -> (any Channel, NIOLoopBound<H2StreamsHandler>) in
                 // An IP address is not sent as SNI; NIOSSL then checks the address against the certificate.
                 let handler = H2StreamsHandler(
-                    ready: ready, timeout: client.requestTimeout, idleTimeout: client.idleTimeout, retired: { [weak self] in self?.retire(channel) })
+                    ready: ready, expectedName: origin.isIPAddress ? nil : origin.host, timeout: client.requestTimeout, idleTimeout: client.idleTimeout, retired: { [weak self] in self?.retire(channel) })
                 let sync = channel.pipeline.syncOperations
                 try sync.addHandler(NIOSSLClientHandler(context: client.tls, serverHostname: origin.isIPAddress ? nil : origin.host))
                 // Our header blocks are checked when the request is made (`post`), and of the
@@ -292,6 +315,7 @@ final class H2Link: Sendable {
 
     func close() async {
         let channel = state.withLock { s -> (any Channel)? in
+            s.closed = true
             guard case .ready(_, let c) = s.phase else { return nil }
             return c
         }

@@ -29,6 +29,8 @@ enum H2Error: Error, Equatable, CustomStringConvertible {
     case timeout
     /// Accepted the connection, then said nothing (no CONNECT answer, TLS or SETTINGS) in time.
     case silent
+    /// The certificate verifies but does not name the host (only an IP address entry matched).
+    case certificateNotFor(String)
     /// The server did not agree to HTTP/2 in ALPN.
     case notHTTP2(String?)
     /// Providers answer with a few hundred bytes at most.
@@ -47,6 +49,7 @@ enum H2Error: Error, Equatable, CustomStringConvertible {
         case .streamReset(let code): return "the server reset the stream (\(code))"
         case .timeout: return "no answer within the time allowed"
         case .silent: return "the connection was accepted but TLS and HTTP/2 did not start in time (a proxy or server that says nothing)"
+        case .certificateNotFor(let host): return "the server's certificate does not name \(host)"
         case .notHTTP2(let alpn): return "the server does not speak HTTP/2 (ALPN: \(alpn ?? "none"))"
         case .answerTooLarge: return "the answer is larger than 16 KiB"
         case .proxyAuthentication: return "the proxy refused the tunnel (407)"
@@ -91,7 +94,17 @@ final class H2StreamsHandler: ChannelInboundHandler {
     private var lastActive = NIODeadline.now()
     private var sweep: RepeatedTask?
 
-    init(ready: EventLoopPromise<Void>, timeout: TimeAmount, idleTimeout: TimeAmount, retired: @escaping () -> Void) {
+    /// The host name the certificate must name; nil for an IP address (NIOSSL checks it
+    /// against the socket's address, which is the server's without a proxy).
+    let expectedName: String?
+    /// A PING sent because a request timed out: unanswered, the connection is dead.
+    private var pingSent: NIODeadline?
+    static let pingTimeout = TimeAmount.seconds(5)
+
+    init(
+        ready: EventLoopPromise<Void>, expectedName: String?, timeout: TimeAmount, idleTimeout: TimeAmount, retired: @escaping () -> Void
+    ) {
+        self.expectedName = expectedName
         self.ready = ready
         self.timeout = timeout
         self.idleTimeout = idleTimeout
@@ -172,6 +185,8 @@ final class H2StreamsHandler: ChannelInboundHandler {
             if d.endStream { finish(frame.streamID) }
         case .rstStream(let code):
             fail(frame.streamID, H2Error.streamReset(code))
+        case .ping(_, ack: true):
+            pingSent = nil
         case .goAway(let last, _, _):
             // Streams above `last` were not processed: they may be sent again elsewhere. Reset
             // them, so that NIOHTTP2 drops those it still holds back (over the server's limit
@@ -201,8 +216,15 @@ final class H2StreamsHandler: ChannelInboundHandler {
             // Closed without a complete answer (reset by NIOHTTP2 itself, e.g. a malformed answer).
             if streams[e.streamID] != nil { fail(e.streamID, H2Error.streamReset(e.reason ?? .cancel)) }
         case let e as TLSUserEvent:
-            if case .handshakeCompleted(let alpn) = e, alpn != "h2" {
+            guard case .handshakeCompleted(let alpn) = e else { break }
+            if alpn != "h2" {
                 failAll(H2Error.notHTTP2(alpn))
+                context.close(promise: nil)
+            } else if let name = expectedName,
+                !((try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }.map { CertificateName.matches($0, host: name) }
+                    ?? false)
+            {
+                failAll(H2Error.certificateNotFor(name))
                 context.close(promise: nil)
             }
         default:
@@ -217,13 +239,16 @@ final class H2StreamsHandler: ChannelInboundHandler {
             return
         }
         if String(reflecting: type(of: error)).hasPrefix("NIOHTTP2.") {
-            // An HTTP/2 protocol error: NIOHTTP2 resets the one stream (StreamClosedEvent
-            // fails it) or closes the connection itself (channelInactive fails the rest).
+            // An HTTP/2 protocol error: of one stream (NIOHTTP2 resets it, StreamClosedEvent
+            // fails it) or of the connection (NIOHTTP2 sent GOAWAY). Either way no new
+            // request goes here; the connection closes when its streams are done.
             protocolError = error
+            retire()
             return
         }
-        // TLS or I/O: the connection is gone, every stream fails with the reason.
-        failAll(error)
+        // TLS or I/O: the connection is gone, every stream fails with the reason. Once
+        // HTTP/2 ran, a TLS error is a broken connection (retried), not a refusal.
+        failAll(isReady && failure == nil ? H2Error.connectionClosed : error)
         context.close(promise: nil)
     }
 
@@ -273,10 +298,24 @@ final class H2StreamsHandler: ChannelInboundHandler {
 
     private func checkDeadlines() {
         let now = NIODeadline.now()
-        for (id, s) in streams where s.sent + timeout < now {
-            fail(id, H2Error.timeout)
-            context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+        if let sent = pingSent, sent + Self.pingTimeout < now {
+            // No answer to PING: the connection is dead (cut by a NAT or firewall) — its
+            // requests go again on a new one instead of waiting out their timeouts here.
+            failAll(H2Error.connectionClosed)
+            context?.close(promise: nil)
+            return
         }
+        var timedOut = false
+        for (id, s) in streams where s.sent + timeout < now {
+            timedOut = true
+            fail(id, H2Error.timeout)
+            context?.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .rstStream(.cancel))), promise: nil)
+        }
+        if timedOut, pingSent == nil, !isRetired {
+            pingSent = now
+            context?.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: 1), ack: false))), promise: nil)
+        }
+        if timedOut { context?.flush() }
         if streams.isEmpty, lastActive + idleTimeout < now { retire() }
     }
 }
