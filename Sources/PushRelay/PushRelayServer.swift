@@ -17,6 +17,10 @@ public final class PushRelayServer: Sendable {
     let channel: Channel
     public let port: Int
     let logger: Logger
+    let drain = RelayDrain()
+
+    /// Pushes being forwarded to APNs/FCM now.
+    public var forwardsInFlight: Int { drain.forwarding.load(ordering: .relaxed) }
 
     public init(
         host: String, port: Int, certificateChain: [NIOSSLCertificate], key: NIOSSLPrivateKey, service: RelayService,
@@ -36,6 +40,7 @@ public final class PushRelayServer: Sendable {
                 service.refusedHandshake(key: f.map { "\($0)" } ?? "none")
             })
         let open = ConnectionCount()
+        let drainState = drain
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -59,7 +64,7 @@ public final class PushRelayServer: Sendable {
                                 .flatMap { $0 }.flatMap(PinnedPeers.fingerprint(of:))
                             try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                             try stream.pipeline.syncOperations.addHandler(
-                                RelayStreamHandler(peer: peer, service: service, sender: sender, logger: logger))
+                                RelayStreamHandler(peer: peer, service: service, sender: sender, drain: drainState, logger: logger))
                         }
                     }
                 }
@@ -68,9 +73,26 @@ public final class PushRelayServer: Sendable {
         self.port = channel.localAddress?.port ?? port
     }
 
-    public func stop() async {
+    /// Stops accepting connections, answers new requests on open ones with 503 (the server
+    /// retries, elsewhere or later), and waits — at most `grace` — until the pushes being
+    /// forwarded are answered, so that none is lost in flight.
+    public func stop(grace: Duration = .seconds(15)) async {
+        drain.draining.store(true, ordering: .relaxed)
         try? await channel.close()
+        let clock = ContinuousClock()
+        let until = clock.now + grace
+        while drain.forwarding.load(ordering: .relaxed) > 0, clock.now < until {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let left = drain.forwarding.load(ordering: .relaxed)
+        if left > 0 { logger.warning("push relay stopped with pushes in flight", metadata: ["relay.in_flight": "\(left)"]) }
     }
+}
+
+/// The relay's shutdown state, shared by its streams.
+final class RelayDrain: Sendable {
+    let draining = Atomic<Bool>(false)
+    let forwarding = Atomic<Int>(0)
 }
 
 /// One HTTP/2 stream: read the request (bounded), decide, forward, answer.
@@ -81,15 +103,17 @@ final class RelayStreamHandler: ChannelInboundHandler {
     let peer: Fingerprint?
     let service: RelayService
     let sender: PushSender
+    let drain: RelayDrain
     let logger: Logger
     var head: HTTPRequestHead?
     var body: [UInt8] = []
     var tooLarge = false
 
-    init(peer: Fingerprint?, service: RelayService, sender: PushSender, logger: Logger) {
+    init(peer: Fingerprint?, service: RelayService, sender: PushSender, drain: RelayDrain, logger: Logger) {
         self.peer = peer
         self.service = service
         self.sender = sender
+        self.drain = drain
         self.logger = logger
     }
 
@@ -110,6 +134,10 @@ final class RelayStreamHandler: ChannelInboundHandler {
                     body: "{\"outcome\":\"rejected\",\"reason\":\"the request is larger than \(RelayPush.maximumBytes) bytes\"}"))
                 return
             }
+            if drain.draining.load(ordering: .relaxed) {
+                respond(context, RelayService.error(503, "the push relay is shutting down", retryAfter: 1))
+                return
+            }
             let now = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
             let decision = service.decide(peer: peer, method: head.method.rawValue, path: head.uri, body: body, now: now)
             guard case .forward(let push, _) = decision else {
@@ -119,12 +147,15 @@ final class RelayStreamHandler: ChannelInboundHandler {
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let loop = context.eventLoop
             let sender = self.sender
+            let drain = self.drain
+            drain.forwarding.add(1, ordering: .relaxed)
             Task {
                 let result = await sender.deliver(push.sealed, kind: push.kind, collapseID: push.collapseID, to: push.target)
                 let body = (try? JSONEncoder().encode(RelayAnswer(result.outcome))).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
                 loop.execute {
                     let (handler, context) = bound.value
                     handler.respond(context, .answer(status: 200, headers: ["content-type": "application/json"], body: body))
+                    drain.forwarding.subtract(1, ordering: .relaxed)  // answered (written and flushed)
                 }
             }
         }

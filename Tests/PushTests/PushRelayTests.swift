@@ -28,7 +28,7 @@ struct PushRelayTests {
         let device = Curve25519.KeyAgreement.PrivateKey()
         var key: DevicePushKey { DevicePushKey(id: "phone-1", publicKey: device.publicKey) }
 
-        static func make(perSecond: Double = 1000, burst: Double = 1000) async throws -> World {
+        static func make(perSecond: Double = 1000, burst: Double = 1000, relayTimeout: Double = 20) async throws -> World {
             let apnsKey = P256.Signing.PrivateKey()
             let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             let emulator = try await ProviderEmulator(
@@ -39,14 +39,16 @@ struct PushRelayTests {
                 "type": "service_account", "project_id": "vendor", "private_key_id": "k1", "private_key": rsa.pemRepresentation,
                 "client_email": "relay@vendor.iam.gserviceaccount.com", "token_uri": emulator.tokenURI,
             ]))
-            let relaySender = try PushSender(settings: PushSettings(
+            var relaySettings = PushSettings(
                 apns: .init(
                     credentials: try APNsCredentials(p8: apnsKey.pemRepresentation, keyID: "KEY1234567", teamID: "TEAM123456"),
                     environment: .production, bundleID: "com.example.phone", baseURL: "https://api.push.apple.com:\(emulator.port)"),
                 fcm: .init(account: account, baseURL: "https://fcm.googleapis.com:\(emulator.port)"),
                 trustRoots: [try emulator.ca.nioRoot],
                 dnsOverride: Dictionary(uniqueKeysWithValues: ProviderEmulator.names.map { ($0, "127.0.0.1") }),
-                retry: RetryPolicy(attempts: 1)))
+                retry: RetryPolicy(attempts: 1))
+            relaySettings.requestTimeout = relayTimeout
+            let relaySender = try PushSender(settings: relaySettings)
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("relay-\(UUID())").path
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let identity = try Identity.generate(role: "server")
@@ -120,6 +122,36 @@ struct PushRelayTests {
         #expect(!log.contains("/v1/push") && !log.contains("fcm:behind-proxy"), "the proxy saw the tunnel only")
     }
 
+    /// Stopping the relay (SIGTERM) answers the push it is forwarding before it goes, and
+    /// answers new requests on open connections with 503 so that servers retry.
+    @Test func stoppingTheRelayAnswersThePushesInFlight() async throws {
+        let w = try await World.make(relayTimeout: 1)
+        let server = try w.server()
+        w.emulator.stall()  // the provider takes its time: the relay gives up after 1 s
+        let key = w.key
+        let inFlight = Task { await server.send(Self.notice, to: .fcm(token: "fcm:x"), key: key) }
+        let until = Date().addingTimeInterval(10)
+        while w.relay.forwardsInFlight == 0, Date() < until { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(w.relay.forwardsInFlight == 1, "the push is being forwarded")
+        await w.relay.stop()
+        #expect(w.relay.forwardsInFlight == 0)
+        let r = await inFlight.value
+        // The relay's own answer (its provider did not answer), not a connection cut by the stop.
+        guard case .retry(let reason, _) = r.outcome else { Issue.record("\(r)"); return }
+        #expect(reason.contains("no answer within"), "\(reason)")
+        // New requests: on the still open connection answered 503 "shutting down", on a new
+        // one (the server's other event loop) refused at TCP — retried either way. Two pushes
+        // go over both of the server's loops.
+        var reasons: [String] = []
+        for _ in 0..<2 {
+            let later = await server.send(Self.notice, to: .fcm(token: "fcm:x"), key: key)
+            if case .retry(let why, _) = later.outcome { reasons.append(why) } else { Issue.record("\(later)") }
+        }
+        #expect(reasons.contains { $0.contains("shutting down") }, "\(reasons)")
+        try await server.shutdown()
+        await w.stop()
+    }
+
     @Test func aServerWhoseKeyIsNotRegisteredIsRefusedInTheHandshake() async throws {
         let w = try await World.make()
         let stranger = try w.server(try Identity.generate(role: "server"))
@@ -152,7 +184,9 @@ struct PushRelayTests {
     }
 
     @Test func eachServerIsRateLimitedWithRetryAfter() async throws {
-        let w = try await World.make(perSecond: 1, burst: 2)
+        // One token per 4 s: the three pushes (connection set-up included, debug build, a
+        // loaded machine) come well within it, and the patient server waits 4 s at most.
+        let w = try await World.make(perSecond: 0.25, burst: 2)
         let server = try w.server()
         var outcomes: [PushOutcome] = []
         for _ in 0..<3 { outcomes.append(await server.send(Self.notice, to: .fcm(token: "fcm:x"), key: w.key).outcome) }
