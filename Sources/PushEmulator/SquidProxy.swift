@@ -3,14 +3,20 @@ import NIOCore
 import NIOPosix
 
 /// squid (Debian) as an HTTP CONNECT proxy with one basic-auth user, resolving the providers'
-/// names to the emulator on 127.0.0.1, tunnelling to one port only. For the tests and
+/// names to the emulator on 127.0.0.1, tunnelling only to the allowed ports. For the tests and
 /// `trabant bench push`.
 public final class SquidProxy: Sendable {
     public let port: Int
     let dir: URL
     let process: Process
 
-    public init(squid: String, allowedPort: Int, user: String, password: String) async throws {
+    public convenience init(squid: String, allowedPort: Int, user: String, password: String) async throws {
+        try await self.init(squid: squid, allowedPorts: allowedPort...allowedPort, user: user, password: password)
+    }
+
+    /// `allowedPorts`: where CONNECT may go (tests whose emulators bind ephemeral ports allow
+    /// the unprivileged range instead of binding one port twice).
+    public init(squid: String, allowedPorts: ClosedRange<Int>, user: String, password: String) async throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("trabant-squid-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         chmod(dir.path, 0o777)  // squid drops to its own user
@@ -36,7 +42,7 @@ public final class SquidProxy: Sendable {
             auth_param basic program /usr/lib/squid/basic_ncsa_auth \(d)/passwd
             auth_param basic realm trabant
             acl authed proxy_auth REQUIRED
-            acl tunnel_ports port \(allowedPort)
+            acl tunnel_ports port \(allowedPorts.lowerBound)-\(allowedPorts.upperBound)
             acl CONNECT method CONNECT
             http_access deny CONNECT !tunnel_ports
             http_access allow authed

@@ -13,17 +13,17 @@ import Testing
 /// CONNECT; a wrong password is a clear error; a proxy that intercepts TLS fails closed.
 @Suite("Push: through a CONNECT proxy", .serialized)
 struct ProxyTests {
+    /// The unprivileged ports: the emulators bind ephemeral ones, each world its own.
+    static let ephemeral = 1024...65535
+
     /// The provider unreachable behind the proxy (squid answers CONNECT with an error): a
     /// retried transport failure that says so, not a "wrong password".
     @Test func anUnreachableProviderBehindTheProxyIsRetriedAndNamed() async throws {
         guard let squidPath = try requireTool("squid") else { return }
-        let probe = try await PushTransportTests.World.make()
-        let port = probe.emulator.port
-        await probe.stop()
-        let squid = try await SquidProxy(squid: squidPath, allowedPort: port, user: "trabant", password: "s3cret")
+        let squid = try await SquidProxy(squid: squidPath, allowedPorts: Self.ephemeral, user: "trabant", password: "s3cret")
         let w = try await PushTransportTests.World.make(
             proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "s3cret"), dnsOverride: false,
-            retry: RetryPolicy(attempts: 2, base: 0.05, cap: 0.1), emulatorPort: port)
+            retry: RetryPolicy(attempts: 2, base: 0.05, cap: 0.1))
         w.emulator.stop()
         try await Task.sleep(for: .milliseconds(200))
         let r = await w.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: w.key)
@@ -39,18 +39,12 @@ struct ProxyTests {
     }
 
     @Test func pushesGoThroughSquidWhichSeesOnlyConnect() async throws {
-        let probe = try await PushTransportTests.World.make()
-        let port = probe.emulator.port  // squid allows CONNECT to this port only; the worlds below bind it again
-        guard let squidPath = try requireTool("squid") else {
-            await probe.stop()
-            return
-        }
-        let squid = try await SquidProxy(squid: squidPath, allowedPort: port, user: "trabant", password: "s3cret")
-        await probe.stop()
-        // The emulator must stay on the port squid allows: a world whose sender uses the proxy.
+        guard let squidPath = try requireTool("squid") else { return }
+        // Each world's emulator binds an ephemeral port: squid tunnels to that range only.
+        let squid = try await SquidProxy(squid: squidPath, allowedPorts: Self.ephemeral, user: "trabant", password: "s3cret")
         let w = try await PushTransportTests.World.make(
-            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "s3cret"), dnsOverride: false,
-            emulatorPort: port)
+            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "s3cret"), dnsOverride: false)
+        let port = w.emulator.port
         let apns = await w.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: w.key)
         #expect(apns.outcome == .delivered, "\(apns)")
         let fcm = await w.sender.send(PushTransportTests.notice, to: .fcm(token: "fcm:device-1"), key: w.key)
@@ -59,8 +53,7 @@ struct ProxyTests {
 
         // A wrong password: a clear error, nothing delivered.
         let bad = try await PushTransportTests.World.make(
-            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "wrong"), dnsOverride: false,
-            emulatorPort: port)
+            proxy: .init(host: "127.0.0.1", port: squid.port, username: "trabant", password: "wrong"), dnsOverride: false)
         let refused = await bad.sender.send(PushTransportTests.notice, to: .apns(token: PushTransportTests.World.apnsToken, type: .voip), key: bad.key)
         guard case .rejected(407, let reason) = refused.outcome else {
             Issue.record("expected the proxy's refusal, got \(refused)")

@@ -22,14 +22,14 @@ struct PushTransportTests {
 
         static func make(
             trustEmulator: Bool = true, proxy: PushSettings.Proxy? = nil, dnsOverride: Bool = true,
-            retry: RetryPolicy = RetryPolicy(attempts: 3, base: 0.05, cap: 0.2), emulatorPort: Int = 0, requestTimeout: Double = 20
+            retry: RetryPolicy = RetryPolicy(attempts: 3, base: 0.05, cap: 0.2), requestTimeout: Double = 20
         ) async throws -> World {
             let apnsKey = P256.Signing.PrivateKey()
             let rsa = try _RSA.Signing.PrivateKey(keySize: .bits2048)
             let emulator = try await ProviderEmulator(
                 apnsKey: apnsKey.publicKey, keyID: "KEY1234567", teamID: "TEAM123456", bundleID: "com.example.phone",
                 fcmKey: rsa.publicKey, fcmProject: "trabant-test", fcmEmail: "push@trabant-test.iam.gserviceaccount.com",
-                tokenURI: { "https://oauth2.googleapis.com:\($0)/token" }, port: emulatorPort)
+                tokenURI: { "https://oauth2.googleapis.com:\($0)/token" })
             let account = try FCMServiceAccount(
                 json: try JSONSerialization.data(withJSONObject: [
                     "type": "service_account", "project_id": "trabant-test", "private_key_id": "k1",

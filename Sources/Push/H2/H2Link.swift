@@ -136,7 +136,8 @@ final class H2Link: Sendable {
             return tunnelled.flatMapThrowing { () -> (any Channel, NIOLoopBound<H2StreamsHandler>) in
                 // An IP address is not sent as SNI; NIOSSL then checks the address against the certificate.
                 let handler = H2StreamsHandler(
-                    ready: ready, expectedName: origin.isIPAddress ? nil : origin.host, timeout: client.requestTimeout, idleTimeout: client.idleTimeout, retired: { [weak self] in self?.retire(channel) })
+                    ready: ready, expectedName: origin.isIPAddress ? nil : origin.host, timeout: client.requestTimeout,
+                    idleTimeout: client.idleTimeout, retired: { [weak self] in self?.retire(channel) })
                 let sync = channel.pipeline.syncOperations
                 try sync.addHandler(NIOSSLClientHandler(context: client.tls, serverHostname: origin.isIPAddress ? nil : origin.host))
                 // Our header blocks are checked when the request is made (`post`), and of the
