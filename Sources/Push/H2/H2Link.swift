@@ -25,6 +25,7 @@ final class H2Link: Sendable {
     let origin: H2Client.Origin
     let loop: any EventLoop
     let state = Mutex(State())
+    let inFlight = H2InFlight()
 
     init(client: H2Client, origin: H2Client.Origin, loop: any EventLoop) {
         self.client = client
@@ -44,6 +45,9 @@ final class H2Link: Sendable {
                 return .none
             case .ready:
                 if s.drainScheduled { return .none }
+                // Many answers are due: the next read (or the deadline sweep) writes what waits
+                // then, in one batch, instead of a flush per request.
+                if s.pending.count < 32, inFlight.n.load(ordering: .relaxed) >= 16 { return .none }
                 s.drainScheduled = true
                 return .drain
             }
@@ -56,14 +60,23 @@ final class H2Link: Sendable {
     }
 
     /// On the loop: everything pending goes out in one batch.
-    private func drain() {
+    private func drain() { write(afterRead: false) }
+
+    /// On the loop, after a read: what waits goes out, unless a drain is on its way anyway.
+    private func drainAfterRead() { write(afterRead: true) }
+
+    private func write(afterRead: Bool) {
         let (batch, handler) = state.withLock { s -> ([H2Request], NIOLoopBound<H2StreamsHandler>?) in
-            s.drainScheduled = false
-            guard case .ready(let h, _) = s.phase else { return ([], nil) }
+            if afterRead {
+                guard !s.drainScheduled else { return ([], nil) }
+            } else {
+                s.drainScheduled = false
+            }
+            guard !s.pending.isEmpty, case .ready(let h, _) = s.phase else { return ([], nil) }
             defer { s.pending.removeAll(keepingCapacity: true) }
             return (s.pending, h)
         }
-        if let handler, !batch.isEmpty { handler.value.send(batch) }
+        if let handler { handler.value.send(batch) }
     }
 
     private func connect() {
@@ -144,6 +157,8 @@ final class H2Link: Sendable {
                 // answers only :status and retry-after are read: NIOHTTP2 need not check them again.
                 try sync.addHandler(NIOHTTP2Handler(mode: .client, headerBlockValidation: .disabled))
                 try sync.addHandler(handler)
+                handler.readCompleted = { [weak self] in self?.drainAfterRead() }
+                handler.inFlight = self.inFlight
                 return (channel, NIOLoopBound(handler, eventLoop: loop))
             }.flatMapErrorThrowing { error in
                 channel.close(promise: nil)
@@ -171,3 +186,4 @@ final class H2Link: Sendable {
         try? await channel?.close()
     }
 }
+

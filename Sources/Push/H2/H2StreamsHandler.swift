@@ -3,6 +3,7 @@ import NIOHPACK
 import NIOHTTP2
 import NIOSSL
 import NIOTLS
+import Synchronization
 
 /// The streams of one HTTP/2 client connection, handled as frames (no channel per stream):
 /// requests are written in batches with one flush, answers matched by stream id. Runs on the
@@ -29,6 +30,10 @@ final class H2StreamsHandler: ChannelInboundHandler {
     /// Called once when this connection takes no new requests any more (closed, GOAWAY, ids
     /// used up): the client opens another for the next ones.
     let retired: () -> Void
+    /// After each read (answers came in) and each deadline sweep: the link writes what waits.
+    var readCompleted: () -> Void = {}
+    /// Streams waiting for answers, for the link to decide whether to wait for a read.
+    var inFlight: H2InFlight?
     private var context: ChannelHandlerContext?
     private var streams: [HTTP2StreamID: Stream] = [:]
     private var nextID: Int32 = 1
@@ -98,7 +103,14 @@ final class H2StreamsHandler: ChannelInboundHandler {
             }
         }
         context.flush()
+        publishInFlight()
         if nextID >= Self.lastStreamID { retire() }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        publishInFlight()
+        context.fireChannelReadComplete()
+        readCompleted()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -229,9 +241,14 @@ final class H2StreamsHandler: ChannelInboundHandler {
         retire()
     }
 
+    private func publishInFlight() {
+        if !isRetired { inFlight?.n.store(streams.count, ordering: .relaxed) }
+    }
+
     private func retire() {
         guard !isRetired else { return }
         isRetired = true
+        inFlight?.n.store(0, ordering: .relaxed)
         retired()
         closeIfDone()
     }
@@ -242,6 +259,7 @@ final class H2StreamsHandler: ChannelInboundHandler {
     }
 
     private func checkDeadlines() {
+        defer { readCompleted() }
         let now = NIODeadline.now()
         if let sent = pingSent, sent + Self.pingTimeout < now {
             // No answer to PING: the connection is dead (cut by a NAT or firewall) — its
@@ -263,4 +281,9 @@ final class H2StreamsHandler: ChannelInboundHandler {
         if timedOut { context?.flush() }
         if streams.isEmpty, lastActive + idleTimeout < now { retire() }
     }
+}
+
+/// How many answers the link's current connection waits for (written by its handler).
+final class H2InFlight: Sendable {
+    let n = Atomic<Int>(0)
 }
