@@ -364,7 +364,7 @@ public final class PushSender: Sendable {
             do {
                 access = try await auth.token(baseURL: fcm.account.tokenURI)
             } catch {
-                throw transportError(error, host: URL(string: fcm.account.tokenURI)?.host ?? fcm.account.tokenURI)
+                throw transportError(error, host: (try? H2Client.split(fcm.account.tokenURI))?.0.host ?? fcm.account.tokenURI)
             }
             let (status, body, retryAfter) = try await execute(
                 endpoint, path: FCMRequest.path(project: fcm.account.projectID),
@@ -382,37 +382,6 @@ public final class PushSender: Sendable {
         }
     }
 
-    /// BoringSSL's reason codes ("CERTIFICATE_VERIFY_FAILED", "TLSV1_ALERT_DECRYPT_ERROR")
-    /// out of an error's text, without the library's source locations; the text otherwise.
-    static func tlsReason(_ error: any Error) -> String {
-        let text = "\(error)"
-        var reasons: [String] = []
-        var rest = text[...]
-        while let r = rest.range(of: "OPENSSL_internal:") {
-            let code = rest[r.upperBound...].prefix { $0.isUppercase || $0.isNumber || $0 == "_" }
-            if !code.isEmpty, !reasons.contains(String(code)) { reasons.append(String(code)) }
-            rest = rest[r.upperBound...]
-        }
-        return reasons.isEmpty ? text : reasons.joined(separator: ", ")
-    }
-
-    /// Whether a TLS error is a refusal (a certificate or name that does not verify, the
-    /// peer's alert, no common protocol) rather than a connection that went away.
-    static func isTLSRefusal(_ error: any Error) -> Bool {
-        switch error {
-        case is NIOSSLExtraError:
-            return true  // the name does not match the certificate, or cannot be checked
-        case let e as NIOSSLError:
-            switch e {
-            case .uncleanShutdown, .readInInvalidTLSState, .writeDuringTLSShutdown: return false
-            case .noCertificateToValidate, .unableToValidateCertificate, .cannotMatchULabel, .cannotFindPeerIP: return true
-            default: return tlsReason(error) != "\(error)"  // BoringSSL named a reason
-            }
-        default:
-            return tlsReason(error) != "\(error)"
-        }
-    }
-
     /// The transport's failures that retrying cannot help, as configuration errors named for
     /// the operator; the rest as they are.
     func transportError(_ error: any Error, host: String) -> any Error {
@@ -427,14 +396,12 @@ public final class PushSender: Sendable {
             return PushError(
                 .transport,
                 "TLS with \(host) failed: its certificate verifies but does not name \(name) (certificates are always verified)")
-        case is NIOSSLError, is BoringSSLError, is NIOSSLExtraError:
-            // A connection dropped without TLS's goodbye: retried like any dropped connection.
-            guard Self.isTLSRefusal(error) else { return H2Error.connectionClosed }
+        case H2Error.tlsRefused(let reason):
             // A certificate that does not verify (an intercepting proxy), or the server's alert
             // refusing ours: retrying cannot help.
             return PushError(
                 .transport,
-                "TLS with \(host) failed: \(Self.tlsReason(error)) (certificates are always verified)\(clientCertificateHint.map { "; \($0)" } ?? "")")
+                "TLS with \(host) failed: \(reason) (certificates are always verified)\(clientCertificateHint.map { "; \($0)" } ?? "")")
         default:
             return error
         }

@@ -118,9 +118,15 @@ struct H2ClientTests {
     /// A connection that went away without TLS's goodbye is retried; a certificate or name
     /// that does not verify is not.
     @Test func droppedConnectionsAreRetriedRefusalsAreNot() {
-        #expect(!PushSender.isTLSRefusal(NIOSSLError.uncleanShutdown))
-        #expect(PushSender.isTLSRefusal(NIOSSLError.unableToValidateCertificate))
-        #expect(PushSender.isTLSRefusal(NIOSSLExtraError.cannotUseIPAddressInSNI))
+        #expect(!TLSFailure.isRefusal(NIOSSLError.uncleanShutdown))
+        #expect(TLSFailure.isRefusal(NIOSSLError.unableToValidateCertificate))
+        #expect(TLSFailure.isRefusal(NIOSSLExtraError.cannotUseIPAddressInSNI))
+        #expect(TLSFailure.classify(NIOSSLError.uncleanShutdown) as? H2Error == .connectionClosed)
+        guard case .tlsRefused? = TLSFailure.classify(NIOSSLError.unableToValidateCertificate) as? H2Error else {
+            Issue.record("a certificate that cannot be validated is a refusal")
+            return
+        }
+        #expect(TLSFailure.classify(H2Error.timeout) as? H2Error == .timeout, "other errors pass unchanged")
     }
 
     /// Google's token endpoint overloaded (503, 429): asked again, the push goes out.

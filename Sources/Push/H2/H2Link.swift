@@ -101,8 +101,9 @@ final class H2Link: Sendable {
                     return s.pending
                 }
                 for r in waiting { r.promise.fail(H2Error.connectionClosed) }
-            case .failure(let error):
+            case .failure(let failure):
                 // Everything waiting fails with the reason; the next request connects anew.
+                let error = TLSFailure.classify(failure)
                 let waiting = self.state.withLock { s -> [H2Request] in
                     s.phase = .idle
                     defer { s.pending.removeAll() }

@@ -26,6 +26,8 @@ enum H2Error: Error, Equatable, CustomStringConvertible {
     case timeout
     /// Accepted the connection, then said nothing (no CONNECT answer, TLS or SETTINGS) in time.
     case silent
+    /// TLS refused: a certificate or name that does not verify, or the peer's alert (BoringSSL's reason).
+    case tlsRefused(String)
     /// The certificate verifies but does not name the host (only an IP address entry matched).
     case certificateNotFor(String)
     /// The server did not agree to HTTP/2 in ALPN.
@@ -46,6 +48,7 @@ enum H2Error: Error, Equatable, CustomStringConvertible {
         case .streamReset(let code): return "the server reset the stream (\(code))"
         case .timeout: return "no answer within the time allowed"
         case .silent: return "the connection was accepted but TLS and HTTP/2 did not start in time (a proxy or server that says nothing)"
+        case .tlsRefused(let reason): return "TLS refused: \(reason)"
         case .certificateNotFor(let host): return "the server's certificate does not name \(host)"
         case .notHTTP2(let alpn): return "the server does not speak HTTP/2 (ALPN: \(alpn ?? "none"))"
         case .answerTooLarge: return "the answer is larger than 16 KiB"

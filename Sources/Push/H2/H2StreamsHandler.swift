@@ -205,7 +205,7 @@ final class H2StreamsHandler: ChannelInboundHandler {
         }
         // TLS or I/O: the connection is gone, every stream fails with the reason. Once
         // HTTP/2 ran, a TLS error is a broken connection (retried), not a refusal.
-        failAll(isReady && failure == nil ? H2Error.connectionClosed : error)
+        failAll(isReady && failure == nil ? H2Error.connectionClosed : TLSFailure.classify(error))
         context.close(promise: nil)
     }
 
